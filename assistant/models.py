@@ -1,0 +1,61 @@
+"""What crosses the assistant's boundary: retrieved passages and the answer that cites them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class Passage(BaseModel):
+    """One retrieved chunk, ranked; ``n`` is the number an answer cites it by ([n])."""
+
+    n: int = 0
+    id: str
+    text: str
+    source: str
+    title: str = ""
+    page: int | None = None
+    section: str | None = None
+    start: int | None = None  # character span in the document's extracted text
+    end: int | None = None
+    score: float = 0.0  # fused score used for ranking
+    dense_score: float | None = None  # cosine similarity, 0..1
+    bm25_score: float | None = None
+
+    @property
+    def location(self) -> str:
+        """Human label: 'title, p. 3' or 'title, § Heading'."""
+        label = self.title or self.source
+        if self.page is not None:
+            return f"{label}, p. {self.page}"
+        if self.section:
+            return f"{label}, § {self.section}"
+        return label
+
+
+class Citation(BaseModel):
+    """A passage the answer actually cites, with the sentence of the answer it supports."""
+
+    n: int
+    passage: Passage
+    quote: str = ""  # the supporting sentence from the passage, for highlighting
+
+
+class Timings(BaseModel):
+    retrieval_s: float = 0.0
+    first_token_s: float | None = None
+    total_s: float = 0.0
+
+
+class Answer(BaseModel):
+    question: str
+    standalone_question: str = ""  # the question after resolving the conversation history
+    text: str
+    declined: bool = False
+    citations: list[Citation] = Field(default_factory=list)
+    passages: list[Passage] = Field(default_factory=list)
+    mode: Literal["extractive", "openai"] = "extractive"
+    model: str = ""  # chat model name in openai mode
+    error: str | None = None  # set when the model could not be reached; text says so kindly
+    timings: Timings = Field(default_factory=Timings)

