@@ -76,6 +76,15 @@ class Settings(BaseSettings):
     users: str | None = Field(None, description="Inline users: 'name:role:argon2hash,...'.")
     require_login: bool = Field(False, description="Viewers must log in to chat.")
     max_upload_mb: float = Field(50.0, gt=0)
+    example_questions: list[str] = Field(
+        default_factory=lambda: [
+            "Which partners make up the INNAXE consortium?",
+            "What results did the INNAXE project highlight?",
+            "How many responses did the joint survey get?",
+            "What is the Joint Programme?",
+        ],
+        description="Shown under the chat (JSON list in the environment).",
+    )
 
     @field_validator("openai_base_url")
     @classmethod
@@ -100,7 +109,10 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides) -> Settings:
-    """Read the environment and ``.env`` once; turn any mistake into one clear line."""
+    """Read the environment and ``.env`` once; turn any mistake into one clear line.
+
+    Tests pass ``_env_file=None`` so a developer's ``.env`` does not leak in.
+    """
     try:
         return Settings(**overrides)
     except ValidationError as exc:

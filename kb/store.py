@@ -181,9 +181,7 @@ class KnowledgeBase:
     def forget_document(self, source: str) -> None:
         t = documents_table
         with self.engine.begin() as conn:
-            conn.execute(
-                t.delete().where(t.c.collection == self.settings.collection, t.c.source == source)
-            )
+            conn.execute(t.delete().where(t.c.collection == self.settings.collection, t.c.source == source))
 
     # --- change tracking: lets readers in any process notice a finished ingest -----------
     def version(self) -> int:

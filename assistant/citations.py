@@ -1,0 +1,85 @@
+"""Citation checking: every [n] in an answer must name a retrieved passage.
+
+Markers that point at no passage are dropped *while streaming* (``MarkerFilter``), so what the
+user sees live is what the final answer says. Each cited passage gets the sentence of it that
+best supports the answer, for highlighting.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.models import Citation, Passage
+from assistant.text import sentences, terms
+
+_MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_PARTIAL = re.compile(r"\s?\[[\d,\s]*$")  # an unfinished marker at the end of a delta
+
+
+def _rewrite(match: re.Match, valid: set[int]) -> str:
+    kept = [n for n in (int(x) for x in match.group(1).split(",")) if n in valid]
+    lead = match.group(0)[: len(match.group(0)) - len(match.group(0).lstrip())]
+    return lead + "".join(f"[{n}]" for n in kept) if kept else ""
+
+
+def clean_markers(text: str, valid: set[int]) -> str:
+    """Remove [n] markers (or the invalid numbers in [n, m]) that name no passage."""
+    return _MARKER.sub(lambda m: _rewrite(m, valid), text)
+
+
+def cited_numbers(text: str) -> list[int]:
+    """Passage numbers in order of first citation."""
+    seen: list[int] = []
+    for m in _MARKER.finditer(text):
+        for n in (int(x) for x in m.group(1).split(",")):
+            if n not in seen:
+                seen.append(n)
+    return seen
+
+
+class MarkerFilter:
+    """Streams text through ``clean_markers``, holding back a marker until it is complete."""
+
+    def __init__(self, valid: set[int]) -> None:
+        self.valid = valid
+        self._pending = ""
+
+    def feed(self, delta: str) -> str:
+        text = self._pending + delta
+        partial = _PARTIAL.search(text)
+        cut = partial.start() if partial else len(text)
+        self._pending = text[cut:]
+        return clean_markers(text[:cut], self.valid)
+
+    def flush(self) -> str:
+        rest, self._pending = clean_markers(self._pending, self.valid), ""
+        return rest
+
+
+def supporting_quote(passage: Passage, claims: list[str]) -> str:
+    """The passage sentence sharing the most terms with the answer sentences that cite it."""
+    wanted = set(terms(" ".join(claims)))
+    best, best_overlap = "", 0.0
+    for sent in sentences(passage.text):
+        have = set(terms(sent))
+        overlap = len(wanted & have) / (len(have) ** 0.5 or 1.0)
+        if overlap > best_overlap:
+            best, best_overlap = sent, overlap
+    return best
+
+
+def build_citations(text: str, passages: list[Passage]) -> list[Citation]:
+    """Citations for the passages the answer cites, in order of first citation."""
+    by_n = {p.n: p for p in passages}
+    answer_sentences = sentences(text)
+    citations = []
+    for n in cited_numbers(text):
+        if n not in by_n:
+            continue
+        claims = [
+            _MARKER.sub("", s)
+            for s in answer_sentences
+            if f"[{n}]" in s or re.search(rf"\[[\d,\s]*\b{n}\b", s)
+        ]
+        citations.append(Citation(n=n, passage=by_n[n], quote=supporting_quote(by_n[n], claims)))
+    return citations

@@ -1,0 +1,131 @@
+"""The assistant: conversation -> standalone question -> passages -> streamed, cited answer.
+
+One ``Assistant`` serves many users at once: it holds no per-question state.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from assistant.citations import MarkerFilter, build_citations
+from assistant.errors import AnswerError
+from assistant.history import clean_history
+from assistant.models import Answer, Passage, Timings
+from assistant.prompts import DECLINE_TEXT
+from assistant.retrieval import HybridRetriever
+from kb.settings import Settings, load_settings
+from kb.store import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+NOTHING_RELEVANT = (
+    DECLINE_TEXT + " Nothing in the knowledge base is close enough to the question; try other words, "
+    "or ask staff to add the document that holds the answer."
+)
+EMPTY_INDEX = "The knowledge base is empty: nothing has been ingested yet. Ask staff to add documents."
+
+
+class Answerer(Protocol):
+    mode: str
+    model: str
+
+    def condense(self, question: str, history: list[dict]) -> str: ...
+
+    def stream(self, question: str, passages: list[Passage]) -> Iterator[str]: ...
+
+
+def make_answerer(settings: Settings, kb: KnowledgeBase) -> Answerer:
+    if settings.effective_answer_mode == "openai":
+        from assistant.llm import ChatAnswerer
+
+        return ChatAnswerer(settings)
+    from assistant.extractive import ExtractiveAnswerer
+
+    return ExtractiveAnswerer(kb.embeddings, settings)
+
+
+def is_decline(text: str) -> bool:
+    return text.strip().startswith(DECLINE_TEXT)
+
+
+class Assistant:
+    def __init__(self, settings: Settings, kb: KnowledgeBase, answerer: Answerer | None = None) -> None:
+        self.settings = settings
+        self.kb = kb
+        self.retriever = HybridRetriever(kb, settings)
+        self.answerer = answerer or make_answerer(settings, kb)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Assistant:
+        settings = settings or load_settings()
+        return cls(settings, KnowledgeBase(settings))
+
+    @property
+    def mode_label(self) -> str:
+        """What the UI shows: 'extractive (no language model)' or the model's name."""
+        if self.answerer.mode == "extractive":
+            return "extractive (no language model)"
+        return f"{self.answerer.model} via {self.settings.openai_base_url or 'OpenAI'}"
+
+    def ask(self, question: str, history: list[dict[str, Any]] | None = None) -> Answer:
+        answer = None
+        for item in self.stream(question, history):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None
+        return answer
+
+    def stream(self, question: str, history: list[dict[str, Any]] | None = None) -> Iterator[str | Answer]:
+        """Yield text deltas, then the final ``Answer`` (always, even on errors)."""
+        started = time.perf_counter()
+        timings = Timings()
+        base = {"question": question, "mode": self.answerer.mode, "model": self.answerer.model}
+
+        def finish(text: str, **fields: Any) -> Answer:
+            timings.total_s = time.perf_counter() - started
+            return Answer(text=text, timings=timings, **base, **fields)
+
+        try:
+            standalone = self.answerer.condense(question, clean_history(history))
+        except AnswerError as exc:
+            log.warning("condensing failed: %s", exc.kind)
+            yield exc.user_message
+            yield finish(exc.user_message, declined=True, error=exc.kind)
+            return
+        base["standalone_question"] = standalone
+
+        passages = self.retriever.retrieve(standalone)
+        timings.retrieval_s = time.perf_counter() - started
+        if not passages:
+            text = NOTHING_RELEVANT if self.kb.count_chunks() else EMPTY_INDEX
+            yield text
+            yield finish(text, declined=True)
+            return
+
+        filt = MarkerFilter({p.n for p in passages})
+        parts: list[str] = []
+        try:
+            for delta in self.answerer.stream(standalone, passages):
+                out = filt.feed(delta)
+                if out:
+                    if timings.first_token_s is None:
+                        timings.first_token_s = time.perf_counter() - started
+                    parts.append(out)
+                    yield out
+        except AnswerError as exc:
+            log.warning("answering failed: %s", exc.kind)
+            message = ("\n\n" if parts else "") + exc.user_message
+            yield message
+            yield finish("".join(parts) + message, declined=True, error=exc.kind, passages=passages)
+            return
+        tail = filt.flush()
+        if tail:
+            parts.append(tail)
+            yield tail
+        text = "".join(parts).strip()
+        declined = is_decline(text) or not text
+        citations = [] if declined else build_citations(text, passages)
+        yield finish(text, declined=declined, citations=citations, passages=passages)

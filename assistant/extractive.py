@@ -1,0 +1,702 @@
+"""Offline answers without a language model: quote the sentences of the passages that answer.
+
+What users without an API key see first, so it has to be right more often than it is fluent:
+
+* every passage is split into sentences and each sentence is scored for the question by
+  MiniLM cosine (question vs sentence), coverage of the question's key terms (content words,
+  numbers, capitalised names; light stemming, accents and small typos forgiven) and the
+  passage's retrieval rank;
+* the answer is the best sentence, plus an adjacent one when it adds key terms the best one
+  lacks (or the best one opens with a pronoun), plus at most one sentence from another passage
+  when it scores nearly as well; each sentence is followed by its passage's ``[n]``;
+* whether to answer at all is a small logistic model over evidence features (see
+  :func:`evidence_features`) whose weights were fitted on SQuAD 2.0 (article "Normans",
+  unanswerable questions written to look answerable), with
+  ``python -m benchmarks.squad_extractive --fit``. Retrieval score alone separates those
+  questions badly (AUC ~0.64); what works is checking that the question's rare terms,
+  names and numbers actually occur near the best sentence and that the sentence holds
+  something of the type the question asks for (a date for "when", a number for "how many").
+
+``condense`` turns a follow-up ("when did they arrive there?") into a standalone question by
+putting in the subject of the previous user question, so that retrieval sees it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from functools import lru_cache
+from typing import Any, Protocol
+
+import numpy as np
+
+from assistant.models import Passage
+
+DECLINE_MESSAGE = "I couldn't find this in the documents."
+CLOSEST_MESSAGE = "The closest passages are listed below."
+
+# --- fitted constants ----------------------------------------------------------------------
+# Sentence choice: score = W_COS * cosine + W_LEX * key-term coverage (sentence and its
+# neighbours) + W_RANK / (1 + passage rank). Grid-searched for "the chosen sentence holds the
+# gold answer" on SQuAD answerable questions (see benchmarks/squad_extractive.py --fit).
+W_COS = 1.0
+W_LEX = 0.6
+W_RANK = 0.15
+
+# Decline model: confidence = sigmoid(BIAS + sum(WEIGHTS[f] * feature f)); answer when
+# confidence >= THRESHOLD. Fitted by `python -m benchmarks.squad_extractive --fit` (logistic
+# regression, L2, features standardised and folded back into these raw-scale weights).
+DECLINE_FEATURES = (
+    "retrieval",  # dense cosine of the best sentence's passage (0..1)
+    "sent_cos",  # cosine of question vs best sentence
+    "cov_sent",  # weighted key-term coverage of the best sentence and its neighbours
+    "cov_passage",  # weighted key-term coverage of the best sentence's passage
+    "missing_word",  # rarity of the rarest plain key word not in the passage (0..1)
+    "missing_name",  # a capitalised name of the question is not in the passage
+    "missing_number",  # a number, year or century of the question is not in the passage
+    "type_missing",  # the question asks for a date/number/name and the sentence has none
+)
+BIAS = 0.0
+WEIGHTS: dict[str, float] = {name: 0.0 for name in DECLINE_FEATURES}
+THRESHOLD = 0.5
+
+# --- words ----------------------------------------------------------------------------------
+STOPWORDS = frozenset(
+    """
+    a about above after again against all also am an and any are aren't as at be because been
+    before being below between both but by can could did do does doing done down during each
+    else ever few for from further get got had has have having he her here hers herself him
+    himself his how i if in into is it its itself just let me more most my myself no nor not
+    now of off on once only or other our ours ourselves out over own same she should so some
+    such than that the their theirs them themselves then there these they this those through
+    to too under until up upon us very was we were what when where which while who whom whose
+    why will with would you your yours yourself yourselves may might must shall one ones
+    many much there's what's who's it's don't doesn't didn't isn't wasn't weren't s
+    """.split()
+)
+WH_WORDS = frozenset("who whom whose what which when where why how".split())
+# Nouns that say what kind of answer is wanted ("what river ...", "the name of ...").
+FRAME_NOUNS = frozenset(
+    """
+    name names called kind kinds type types sort year years century centuries date day month
+    time period number amount percentage percent thing things way ways example examples part
+    """.split()
+)
+NUMBER_WORDS = frozenset(
+    """
+    two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen twenty
+    thirty forty fifty sixty seventy eighty ninety hundred hundreds thousand thousands million
+    millions billion dozen dozens several once twice half
+    """.split()
+)
+MONTHS = frozenset(
+    """
+    january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    """.split()
+)
+PRONOUNS = ("it", "they", "them", "there", "its", "their", "theirs", "he", "she", "him", "his", "her")
+
+_WORD_RE = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’\-]*|\d[\d,.]*(?:'?s|st|nd|rd|th)?")
+_NUMBER_RE = re.compile(r"\d")
+_DATE_RE = re.compile(
+    r"\b(?:[1-9]\d{2,3}|[1-9]\d{0,2}0'?s|\d{1,2}(?:st|nd|rd|th)\s+(?:century|centuries|millennium))\b"
+    r"|\b(?:" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\b\.?\s*\d{0,4}",
+    re.IGNORECASE,
+)
+
+
+def _fold(text: str) -> str:
+    """Lower-case and strip accents, so 'Hervé' matches 'Herve'."""
+    norm = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    return "".join(c for c in norm if not unicodedata.combining(c)).lower()
+
+
+IRREGULAR = {
+    past: base
+    for base, forms in {
+        "be": "was were been", "become": "became", "begin": "began begun", "bring": "brought",
+        "build": "built", "buy": "bought", "choose": "chose chosen", "come": "came", "do": "did done",
+        "drive": "drove driven", "fall": "fell fallen", "fight": "fought", "find": "found",
+        "flee": "fled", "fly": "flew flown", "forbid": "forbade forbidden", "forget": "forgot forgotten",
+        "give": "gave given", "go": "went gone", "grow": "grew grown", "have": "had has",
+        "hold": "held", "keep": "kept", "know": "knew known", "lay": "laid", "lead": "led",
+        "leave": "left", "lose": "lost", "make": "made", "meet": "met", "pay": "paid",
+        "rise": "rose risen", "run": "ran", "say": "said", "see": "saw seen", "seek": "sought",
+        "sell": "sold", "send": "sent", "shake": "shook shaken", "sing": "sang sung", "sit": "sat",
+        "speak": "spoke spoken", "spend": "spent", "stand": "stood", "steal": "stole stolen",
+        "strike": "struck", "swear": "swore sworn", "take": "took taken", "teach": "taught",
+        "tell": "told", "think": "thought", "throw": "threw thrown", "understand": "understood",
+        "wear": "wore worn", "win": "won", "write": "wrote written", "bear": "bore born borne",
+        "beat": "beaten", "bind": "bound", "break": "broke broken", "catch": "caught",
+        "draw": "drew drawn", "eat": "ate eaten", "feel": "felt", "get": "got gotten",
+        "hide": "hid hidden", "ride": "rode ridden", "shoot": "shot", "slay": "slew slain",
+        "split": "split", "spread": "spread", "withdraw": "withdrew withdrawn",
+        "overthrow": "overthrew overthrown", "undertake": "undertook undertaken",
+    }.items()
+    for past in forms.split()
+}
+
+
+@lru_cache(maxsize=1)
+def _snowball():
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Snowball stem, after folding accents, possessives and common irregular verbs."""
+    w = _fold(word).strip("'-.,")
+    if w.endswith("'s"):
+        w = w[:-2]
+    w = w.rstrip("'")
+    if w[:1].isdigit():
+        return w.replace(",", "").replace("'", "").rstrip(".")
+    w = IRREGULAR.get(w, w)
+    return _snowball().stemWord(w)
+
+
+def _words(text: str) -> list[str]:
+    return _WORD_RE.findall(text)
+
+
+def _stem_set(text: str) -> set[str]:
+    """Stems of every word and of each part of hyphenated words."""
+    out: set[str] = set()
+    for word in _words(text):
+        out.add(stem(word))
+        if "-" in word:
+            out.update(stem(p) for p in word.split("-") if p)
+    out.discard("")
+    return out
+
+
+@lru_cache(maxsize=1)
+def _vocab() -> dict[str, int]:
+    from kb.embeddings import load_tokenizer
+
+    return load_tokenizer().get_vocab()
+
+
+def rarity(word: str) -> float:
+    """0..1, how rare a word is, from its rank in MiniLM's WordPiece vocabulary.
+
+    The vocabulary is ordered by corpus frequency, so a word's id is a free, offline
+    frequency rank; a word the vocabulary has to split into pieces is rare.
+    """
+    w = _fold(word)
+    rank = _vocab().get(w)
+    if rank is None:
+        return 1.0
+    return min(1.0, max(0.0, (math.log(max(rank - 1990, 2)) - math.log(10)) / (math.log(28000) - math.log(10))))
+
+
+@dataclass(frozen=True)
+class Term:
+    """A word of the question that the answer's passage should contain."""
+
+    text: str
+    stem: str
+    weight: float
+    kind: str  # "name" (capitalised), "number" or "word"
+
+
+def key_terms(question: str) -> list[Term]:
+    """The question's content words, weighted by rarity; names and numbers weigh more."""
+    words = _words(question)
+    terms: list[Term] = []
+    seen: set[str] = set()
+    first_content = True
+    prev = ""
+    for i, word in enumerate(words):
+        low = _fold(word).strip("'")
+        if low in STOPWORDS or low in WH_WORDS or len(low) < 2 and not low.isdigit():
+            prev = low
+            continue
+        if low in FRAME_NOUNS or (prev in ("what", "which") and not word[:1].isupper()):
+            # "what river", "which year", "the name of": the kind of answer, not its topic
+            prev = low
+            continue
+        s = stem(word)
+        if not s or s in seen:
+            prev = low
+            continue
+        seen.add(s)
+        if _NUMBER_RE.search(word):
+            kind, weight = "number", 1.6
+        elif word[:1].isupper() and (i > 0 or not first_content):
+            kind, weight = "name", 0.6 + rarity(word)
+        else:
+            kind, weight = "word", 0.25 + rarity(word)
+        terms.append(Term(word, s, weight, kind))
+        first_content = False
+        prev = low
+    return terms
+
+
+def _term_in(term: Term, stems: set[str]) -> bool:
+    if term.stem in stems:
+        return True
+    if "-" in term.text:
+        parts = [stem(p) for p in term.text.split("-") if p]
+        if parts and all(p in stems for p in parts):
+            return True
+    if term.kind == "number" or len(term.stem) < 5:
+        return False
+    # small typos ("Issac", "Jumieges"): same length +-1 and nearly the same letters
+    for s in stems:
+        if abs(len(s) - len(term.stem)) <= 1 and s[:1] == term.stem[:1]:
+            if SequenceMatcher(None, s, term.stem).ratio() >= 0.8:
+                return True
+    return False
+
+
+def coverage(terms: Sequence[Term], stems: set[str]) -> float:
+    """Weighted share of the key terms that occur among ``stems`` (1.0 when there are none)."""
+    total = sum(t.weight for t in terms)
+    if total <= 0:
+        return 1.0
+    return sum(t.weight for t in terms if _term_in(t, stems)) / total
+
+
+# --- answer types ---------------------------------------------------------------------------
+
+
+def expected_type(question: str) -> str | None:
+    """'date', 'number', 'name' or 'place' when the question's form says so, else None."""
+    q = _fold(question)
+    if re.search(r"\bhow (many|much|long|old|far|big|large|tall)\b", q):
+        return "number"
+    if re.search(r"\b(what|which|in what|in which) (year|years|century|centuries|decade|date|month|day)\b", q):
+        return "date"
+    if re.match(r"\s*(when|what time)\b", q) or re.search(r"\bwhen (did|was|were|is|are|do|does)\b", q):
+        return "date"
+    if re.search(r"\b(who|whom|whose)\b", q):
+        return "name"
+    if re.search(r"\bwhere\b", q):
+        return "place"
+    return None
+
+
+def _capitalised_new(sentence: str, question_stems: set[str]) -> bool:
+    words = _words(sentence)
+    for i, w in enumerate(words):
+        if i == 0 or not w[:1].isupper() or _fold(w) in STOPWORDS:
+            continue
+        if stem(w) not in question_stems:
+            return True
+    return False
+
+
+def has_type(sentence: str, kind: str | None, question: str) -> bool:
+    """Does the sentence hold something new of the kind the question asks for?"""
+    if kind is None:
+        return True
+    q_stems = _stem_set(question)
+    if kind == "date":
+        return any(stem(m.group(0).split()[0]) not in q_stems for m in _DATE_RE.finditer(sentence))
+    if kind == "number":
+        for w in _words(sentence):
+            if (_NUMBER_RE.search(w) or _fold(w) in NUMBER_WORDS) and stem(w) not in q_stems:
+                return True
+        return False
+    return _capitalised_new(sentence, q_stems)
+
+
+# --- sentences ------------------------------------------------------------------------------
+
+_ABBREV = re.compile(
+    r"(?:\b(?:[A-Z]|Mr|Mrs|Ms|Dr|Prof|St|Mt|Jr|Sr|vs|etc|e\.g|i\.e|cf|No|Fig|approx|c|ca|Inc|Ltd|Co)\.)$"
+)
+_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-Ö])|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a passage; keeps abbreviations and initials ("St.", "J.") inside a sentence."""
+    pieces: list[str] = []
+    start = 0
+    for m in _SPLIT.finditer(text):
+        head = text[start : m.start()].rstrip()
+        if _ABBREV.search(head):
+            continue
+        pieces.append(text[start : m.end()])
+        start = m.end()
+    pieces.append(text[start:])
+    out = []
+    for p in pieces:
+        p = " ".join(p.split())
+        if len(p) >= 3 and re.search(r"\w", p):
+            out.append(p)
+    return out
+
+
+# --- the answer -----------------------------------------------------------------------------
+
+
+class EmbeddingModel(Protocol):
+    def embed_array(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass
+class Candidate:
+    """One sentence of one passage, with what it scored."""
+
+    passage_index: int  # position in the passages list (its rank)
+    sentence_index: int
+    text: str
+    cos: float
+    cov: float  # key-term coverage of the sentence with its neighbours
+    cov_own: float  # key-term coverage of the sentence alone
+    score: float
+
+
+@dataclass
+class ExtractiveResult:
+    """The answer with its evidence; ``text`` carries [n] markers (n = Passage.n)."""
+
+    text: str
+    declined: bool
+    confidence: float
+    quotes: dict[int, str] = field(default_factory=dict)  # passage n -> supporting sentence
+    features: dict[str, float] = field(default_factory=dict)  # why it declined or answered
+    sentences: list[tuple[str, int]] = field(default_factory=list)  # (sentence, n) in answer order
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
+
+
+def decline_confidence(features: dict[str, float]) -> float:
+    """The fitted logistic score: probability that the passages answer the question."""
+    z = BIAS + sum(WEIGHTS[name] * features.get(name, 0.0) for name in DECLINE_FEATURES)
+    return _sigmoid(z)
+
+
+def _passage_n(p: Passage, index: int) -> int:
+    return p.n or index + 1
+
+
+def score_sentences(
+    question: str, passages: Sequence[Passage], embeddings: EmbeddingModel
+) -> tuple[list[Candidate], list[list[str]], list[Term], np.ndarray]:
+    """Every sentence of every passage, scored; plus the sentences, key terms and q-vector."""
+    terms = key_terms(question)
+    sentences = [split_sentences(p.text) for p in passages]
+    flat = [s for sents in sentences for s in sents]
+    if not flat:
+        return [], sentences, terms, np.zeros(0)
+    vecs = embeddings.embed_array([question, *flat])
+    qvec, svecs = vecs[0], vecs[1:]
+    cos = svecs @ qvec
+    stems = [[_stem_set(s) for s in sents] for sents in sentences]
+    cands: list[Candidate] = []
+    k = 0
+    for pi, sents in enumerate(sentences):
+        for si, text in enumerate(sents):
+            window = set(stems[pi][si])
+            for j in (si - 1, si + 1):
+                if 0 <= j < len(sents):
+                    window |= stems[pi][j]
+            own = coverage(terms, stems[pi][si])
+            cov = 0.5 * own + 0.5 * coverage(terms, window)
+            score = W_COS * float(cos[k]) + W_LEX * cov + W_RANK / (1 + pi)
+            cands.append(Candidate(pi, si, text, float(cos[k]), cov, own, score))
+            k += 1
+    return cands, sentences, terms, qvec
+
+
+def evidence_features(
+    question: str,
+    passages: Sequence[Passage],
+    best: Candidate,
+    sentences: list[list[str]],
+    terms: list[Term],
+) -> dict[str, float]:
+    """What the decline model looks at; all roughly 0..1."""
+    passage = passages[best.passage_index]
+    p_stems = _stem_set(passage.text)
+    missing = [t for t in terms if not _term_in(t, p_stems)]
+    sents = sentences[best.passage_index]
+    lo, hi = max(0, best.sentence_index - 1), min(len(sents), best.sentence_index + 2)
+    kind = expected_type(question)
+    typed = any(has_type(s, kind, question) for s in sents[lo:hi]) if kind else True
+    retrieval = passage.dense_score if passage.dense_score is not None else best.cos
+    return {
+        "retrieval": float(retrieval),
+        "sent_cos": best.cos,
+        "cov_sent": best.cov,
+        "cov_passage": coverage(terms, p_stems),
+        "missing_word": max((rarity(t.text) for t in missing if t.kind == "word"), default=0.0),
+        "missing_name": 1.0 if any(t.kind == "name" for t in missing) else 0.0,
+        "missing_number": 1.0 if any(t.kind == "number" for t in missing) else 0.0,
+        "type_missing": 0.0 if typed else 1.0,
+    }
+
+
+def _pick_sentences(
+    best: Candidate, cands: list[Candidate], sentences: list[list[str]], terms: list[Term]
+) -> list[tuple[int, int]]:
+    """The best sentence, a neighbour that adds key terms, and a near-equal from another passage."""
+    chosen = [(best.passage_index, best.sentence_index)]
+    sents = sentences[best.passage_index]
+    covered = _stem_set(best.text)
+    opens_with_pronoun = re.match(r"(?i)\s*(it|they|he|she|this|these|its|their|his|her)\b", best.text)
+    if opens_with_pronoun and best.sentence_index > 0:
+        chosen.insert(0, (best.passage_index, best.sentence_index - 1))
+        covered |= _stem_set(sents[best.sentence_index - 1])
+    else:
+        gains = []
+        for j in (best.sentence_index - 1, best.sentence_index + 1):
+            if 0 <= j < len(sents):
+                extra = coverage(terms, covered | _stem_set(sents[j])) - coverage(terms, covered)
+                if extra >= 0.15:
+                    gains.append((extra, j))
+        if gains:
+            j = max(gains)[1]
+            chosen.append((best.passage_index, j))
+            chosen.sort()
+    others = [c for c in cands if c.passage_index != best.passage_index]
+    if others and len(chosen) < 3:
+        second = max(others, key=lambda c: c.score)
+        if second.score >= best.score - 0.05 and second.cov_own >= best.cov_own and second.text != best.text:
+            chosen.append((second.passage_index, second.sentence_index))
+    return chosen
+
+
+def answer_from_passages(
+    question: str,
+    passages: Sequence[Passage],
+    embeddings: EmbeddingModel,
+    threshold: float | None = None,
+) -> ExtractiveResult:
+    """Answer by quoting the passages' best sentences, or decline when the evidence is weak.
+
+    ``threshold`` overrides the fitted :data:`THRESHOLD` (the minimum confidence to answer).
+    """
+    passages = list(passages)
+    cands, sentences, terms, _ = score_sentences(question, passages, embeddings)
+    if not cands:
+        return ExtractiveResult(text=DECLINE_MESSAGE, declined=True, confidence=0.0)
+    best = max(cands, key=lambda c: c.score)
+    features = evidence_features(question, passages, best, sentences, terms)
+    confidence = decline_confidence(features)
+    if confidence < (THRESHOLD if threshold is None else threshold):
+        loosely = features["sent_cos"] >= 0.3 or features["cov_passage"] >= 0.5
+        text = f"{DECLINE_MESSAGE} {CLOSEST_MESSAGE}" if loosely else DECLINE_MESSAGE
+        return ExtractiveResult(text=text, declined=True, confidence=confidence, features=features)
+    picked = _pick_sentences(best, cands, sentences, terms)
+    parts: list[str] = []
+    quotes: dict[int, str] = {}
+    ordered: list[tuple[str, int]] = []
+    for pi, si in picked:
+        n = _passage_n(passages[pi], pi)
+        sentence = sentences[pi][si]
+        ordered.append((sentence, n))
+        parts.append(f"{sentence} [{n}]")
+        quotes[n] = f"{quotes[n]} {sentence}" if n in quotes else sentence
+    return ExtractiveResult(
+        text=" ".join(parts),
+        declined=False,
+        confidence=confidence,
+        quotes=quotes,
+        features=features,
+        sentences=ordered,
+    )
+
+
+def result_deltas(result: ExtractiveResult) -> Iterator[str]:
+    """The answer text in pieces, one sentence (with its marker) at a time."""
+    if result.declined or not result.sentences:
+        yield result.text
+        return
+    for i, (sentence, n) in enumerate(result.sentences):
+        yield f"{'' if i == 0 else ' '}{sentence} [{n}]"
+
+
+# --- follow-up questions --------------------------------------------------------------------
+
+_PRONOUN_RE = re.compile(
+    r"\b(this project|this company|this organisation|this organization|"
+    + "|".join(PRONOUNS)
+    + r")\b",
+    re.IGNORECASE,
+)
+_CONNECTORS = frozenset({"of", "the", "de", "la", "le", "von", "van", "da", "del", "du", "and", "&"})
+_SOURCES_BLOCK = re.compile(r"^\s*(sources?|references?|citations?)\s*:|^\s*\[\d+\]", re.IGNORECASE | re.MULTILINE)
+
+
+def _entities(question: str) -> list[str]:
+    """Capitalised spans ("William the Conqueror", "Bayeux Tapestry"), sentence start excluded."""
+    tokens = re.findall(r"[\w'’\-&.]+|[^\w\s]", question)
+    spans: list[list[str]] = []
+    current: list[str] = []
+    for i, tok in enumerate(tokens):
+        word = tok.strip(".")
+        is_cap = word[:1].isupper() and (word[:1].isalpha() or word[:1].isdigit())
+        low = _fold(word)
+        if is_cap and i > 0 and low not in WH_WORDS and low not in STOPWORDS - {"us"} and low != "i":
+            current.append(word)
+        elif is_cap and i == 0 and low not in WH_WORDS and low not in STOPWORDS:
+            current.append(word)
+        elif current and low in _CONNECTORS and i + 1 < len(tokens) and tokens[i + 1][:1].isupper():
+            current.append(word)
+        else:
+            if current:
+                spans.append(current)
+            current = []
+    if current:
+        spans.append(current)
+    out = []
+    for span in spans:
+        while span and _fold(span[-1]) in _CONNECTORS:
+            span.pop()
+        if span:
+            out.append(" ".join(span))
+    return out
+
+
+def _noun_phrase(question: str) -> str:
+    """The longest run of content words, with its determiner: 'the retention policy'."""
+    tokens = re.findall(r"[\w'’\-]+", question)
+    best: tuple[int, int, int] = (0, 0, 0)  # (length, -start, start)
+    i = 0
+    while i < len(tokens):
+        low = _fold(tokens[i])
+        if low in STOPWORDS or low in WH_WORDS or low in _AUX_VERBS or len(low) < 2:
+            i += 1
+            continue
+        j = i
+        while j < len(tokens):
+            lw = _fold(tokens[j])
+            if lw in STOPWORDS or lw in WH_WORDS or lw in _AUX_VERBS:
+                break
+            j += 1
+        if (j - i) >= best[0]:  # later runs win ties: objects come last in questions
+            best = (j - i, -i, i)
+        i = j
+    length, _, start = best
+    if not length:
+        return ""
+    phrase = tokens[start : start + length]
+    if start > 0 and _fold(tokens[start - 1]) in ("the", "my", "our", "your", "a", "an"):
+        det = _fold(tokens[start - 1])
+        phrase = [("the" if det in ("a", "an") else det), *phrase]
+    return " ".join(phrase)
+
+
+_AUX_VERBS = frozenset(
+    "do does did is are was were be been being have has had can could should would will shall "
+    "get gets got make makes made tell explain describe know mean means work works use used".split()
+)
+
+
+def _subject(question: str) -> tuple[str, str]:
+    """(main subject, place) of a question: its first named entity, else its noun phrase."""
+    ents = _entities(question)
+    if ents:
+        main = ents[0]
+        if re.search(r"\bthe\s+" + re.escape(main), question, re.IGNORECASE) and not main.lower().startswith(
+            "the "
+        ):
+            main = "the " + main
+        place = ents[-1]
+        return main, place
+    phrase = _noun_phrase(question)
+    return phrase, phrase
+
+
+def _has_own_subject(question: str) -> bool:
+    return bool(_entities(question))
+
+
+def _looks_like_sources(text: str) -> bool:
+    return bool(_SOURCES_BLOCK.search(text or ""))
+
+
+def _resolve(question: str, previous: str) -> str:
+    """Put the previous question's subject into ``question`` in place of its pronouns."""
+    if not _PRONOUN_RE.search(question) or _has_own_subject(question):
+        return question
+    subject, place = _subject(previous)
+    if not subject:
+        return question
+    bare = re.sub(r"^(the|my|our|your)\s+", "", subject, flags=re.IGNORECASE)
+
+    def swap(m: re.Match[str]) -> str:
+        word = m.group(0)
+        low = word.lower()
+        before = question[: m.start()].rstrip().lower()
+        after = question[m.end() :].lstrip()
+        if low == "there":
+            if re.search(r"\b(is|are|was|were|be|been)$", before) or re.match(r"(is|are|was|were)\b", after):
+                return word  # "is there ...", "there are ...": not a place
+            return f"in {place}" if not before.endswith((" in", " at", " to", " from")) else place
+        if low in ("its", "their", "theirs", "his"):
+            return f"{subject}'s" if not subject.endswith("s") else f"{subject}'"
+        if low == "her":
+            nxt = re.match(r"[A-Za-z]+", after)
+            if nxt and _fold(nxt.group(0)) not in STOPWORDS:
+                return f"{subject}'s"
+            return subject
+        if low.startswith("this "):
+            return subject
+        return subject
+
+    resolved = _PRONOUN_RE.sub(swap, question)
+    if resolved == question:
+        return f"{question.rstrip()} ({bare})"
+    resolved = re.sub(r"\b(in|at|to|from) in\b", r"\1", resolved)
+    if resolved[:1].islower() and question[:1].isupper():
+        resolved = resolved[0].upper() + resolved[1:]
+    return resolved
+
+
+def condense(question: str, history: Sequence[dict[str, Any]]) -> str:
+    """A standalone version of a follow-up question, from the previous user questions.
+
+    Questions without a pronoun, or that name their own subject, come back unchanged. Earlier
+    follow-ups are resolved first, so "and when did they leave?" after two follow-ups still
+    finds the subject of the conversation.
+    """
+    previous = [
+        str(m.get("content") or "")
+        for m in history
+        if m.get("role") == "user" and str(m.get("content") or "").strip()
+        and not _looks_like_sources(str(m.get("content") or ""))
+    ]
+    if not previous:
+        return question
+    standalone = previous[0]
+    for earlier in previous[1:]:
+        resolved = _resolve(earlier, standalone)
+        standalone = resolved if (_subject(resolved)[0] or not _subject(standalone)[0]) else standalone
+    return _resolve(question, standalone)
+
+
+# --- the answerer ---------------------------------------------------------------------------
+
+
+class ExtractiveAnswerer:
+    """The no-LLM answerer: quotes the passages' best sentences with [n] markers, or declines."""
+
+    mode = "extractive"
+    model = ""
+
+    def __init__(self, embeddings: EmbeddingModel, settings: Any = None) -> None:
+        self.embeddings = embeddings
+        self.settings = settings
+
+    def condense(self, question: str, history: list[dict]) -> str:
+        return condense(question, history)
+
+    def answer(self, question: str, passages: list[Passage]) -> ExtractiveResult:
+        return answer_from_passages(question, passages, self.embeddings)
+
+    def stream(self, question: str, passages: list[Passage]) -> Iterator[str]:
+        yield from result_deltas(self.answer(question, passages))

@@ -1,0 +1,216 @@
+"""The model answer mode: an OpenAI-compatible chat model writes the answer from the passages.
+
+Works with OpenAI and with any server that speaks its API (vLLM, llama.cpp, Ollama, LiteLLM) via
+``OPENAI_BASE_URL``. Failures become an ``AnswerError`` whose message tells the user what is
+wrong in words (server down, key rejected, timeout) instead of a stack trace.
+
+Retries: the openai client retries connection errors, 429 and 5xx ``max_retries`` times with
+backoff, before any token has arrived, so a retry never duplicates text. Once tokens have been
+yielded nothing is retried: an interrupted answer is reported as interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import openai
+from langchain_core.messages import BaseMessage
+from langchain_openai import ChatOpenAI
+
+from assistant.errors import AnswerError
+from assistant.history import clean_history
+from assistant.models import Passage
+from assistant.prompts import ANSWER_PROMPT, CONDENSE_PROMPT, format_conversation, format_passages
+from kb.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_QUESTION_PREFIX = re.compile(r"^\s*(standalone question|question)\s*:\s*", re.IGNORECASE)
+
+
+def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """(timeout, transport) exception types of the HTTP libraries the openai client may use.
+
+    A failure while the answer is streaming comes from the HTTP library itself, not wrapped by
+    openai; recent openai releases use ``httpx2`` instead of ``httpx``.
+    """
+    timeouts: list[type[Exception]] = []
+    transports: list[type[Exception]] = []
+    for name in ("httpx", "httpx2"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        timeouts.append(module.TimeoutException)
+        transports.append(module.TransportError)
+    return tuple(timeouts), tuple(transports)
+
+
+_HTTP_TIMEOUTS, _HTTP_TRANSPORT = _http_errors()
+
+
+def _shown_url(url: str | None) -> str:
+    """The base URL without any user:password part, safe to show and log."""
+    parts = urlsplit(url or DEFAULT_BASE_URL)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", "")).rstrip("/")
+
+
+def _content_text(content: object) -> str:
+    """A message chunk's text; some servers send a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
+    return ""
+
+
+class ChatAnswerer:
+    """Answers with an OpenAI-compatible chat model; implements the ``Answerer`` protocol."""
+
+    mode = "openai"
+
+    def __init__(self, settings: Settings) -> None:
+        self.model = settings.chat_model
+        self.base_url = _shown_url(settings.openai_base_url)
+        self.timeout_s = settings.request_timeout_s
+        self._llm = ChatOpenAI(
+            model=settings.chat_model,
+            api_key=settings.openai_api_key or "not-needed",
+            base_url=settings.openai_base_url,
+            temperature=settings.temperature,
+            timeout=settings.request_timeout_s,
+            max_retries=settings.max_retries,
+            streaming=True,
+        )
+
+    # --- Answerer protocol ------------------------------------------------------------
+    def condense(self, question: str, history: list[dict]) -> str:
+        """Rewrite a follow-up into a standalone question; no history, no model call."""
+        turns = clean_history(history)
+        if not turns:
+            return question
+        messages = CONDENSE_PROMPT.format_messages(conversation=format_conversation(turns), question=question)
+        started = time.perf_counter()
+        try:
+            reply = self._llm.invoke(messages, stream=False)
+        except Exception as exc:
+            error = self._map_error(exc, "condense", started, streamed=False)
+            if error is exc:
+                raise
+            raise error from exc
+        standalone = self._clean_question(_content_text(reply.content))
+        log.info(
+            "condensed question with %s in %.2fs (%d turns)",
+            self.model,
+            time.perf_counter() - started,
+            len(turns),
+        )
+        return standalone or question
+
+    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+        """Yield the answer's text deltas as the model writes them, with [n] markers."""
+        messages = self.answer_messages(question, passages)
+        started = time.perf_counter()
+        chars = 0
+        try:
+            for chunk in self._llm.stream(messages):
+                text = _content_text(chunk.content)
+                if text:
+                    chars += len(text)
+                    yield text
+        except Exception as exc:
+            error = self._map_error(exc, "answer", started, streamed=chars > 0)
+            if error is exc:
+                raise
+            raise error from exc
+        log.info(
+            "answered with %s in %.2fs (%d passages, %d chars)",
+            self.model,
+            time.perf_counter() - started,
+            len(passages),
+            chars,
+        )
+
+    # --- helpers -----------------------------------------------------------------------
+    @staticmethod
+    def answer_messages(question: str, passages: Sequence[Passage]) -> list[BaseMessage]:
+        """The exact messages sent for an answer (tests and the evaluation read them)."""
+        return ANSWER_PROMPT.format_messages(passages=format_passages(passages), question=question)
+
+    @staticmethod
+    def _clean_question(text: str) -> str:
+        """First non-empty line, without a 'Standalone question:' preamble or quotes."""
+        line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+        line = _QUESTION_PREFIX.sub("", line).strip()
+        if len(line) >= 2 and line[0] == line[-1] and line[0] in "\"'“”":
+            line = line[1:-1].strip()
+        return line.strip("“”").strip()
+
+    def _map_error(self, exc: Exception, call: str, started: float, *, streamed: bool) -> Exception:
+        """Turn a client error into an ``AnswerError`` with a message for the user.
+
+        Anything that is not a model-server problem (a bug) is returned unchanged to be raised.
+        """
+        url, status = self.base_url, getattr(exc, "status_code", None)
+        if isinstance(exc, (openai.APITimeoutError, *_HTTP_TIMEOUTS)):
+            kind = "timeout"
+            message = (
+                f"The language model server at {url} did not answer within {self.timeout_s:g} s. "
+                "Please try again; if this keeps happening the server may be overloaded."
+            )
+        elif isinstance(exc, (openai.APIConnectionError, *_HTTP_TRANSPORT)):
+            kind = "unreachable"
+            message = (
+                f"The language model server at {url} cannot be reached. Check that it is running "
+                "and that OPENAI_BASE_URL is right."
+            )
+        elif isinstance(exc, openai.AuthenticationError):
+            kind = "auth"
+            message = "The model server rejected the API key (401). Check OPENAI_API_KEY."
+        elif isinstance(exc, openai.PermissionDeniedError):
+            kind = "auth"
+            message = (
+                f"The model server refused access (403). Check that OPENAI_API_KEY may use "
+                f"the model '{self.model}'."
+            )
+        elif isinstance(exc, openai.RateLimitError):
+            kind = "rate_limit"
+            message = "The model server is busy (rate limit, 429). Please wait a moment and try again."
+        elif isinstance(exc, openai.NotFoundError):
+            kind = "error"
+            message = (
+                f"The model server at {url} does not know the model '{self.model}' (404). "
+                "Check ASSISTANT_CHAT_MODEL."
+            )
+        elif isinstance(exc, openai.InternalServerError) or (status is not None and status >= 500):
+            kind = "server"
+            message = (
+                f"The language model server at {url} had an internal error ({status or 500}). "
+                "Please try again in a moment."
+            )
+        elif isinstance(exc, openai.APIError):
+            kind = "error"
+            shown = f" ({status})" if status else ""
+            message = f"The model server could not answer this request{shown}. Please try again."
+        else:
+            return exc
+        if streamed:
+            message = "The answer was interrupted. " + message
+        log.warning(
+            "chat model %s failed: kind=%s model=%s server=%s status=%s error=%s after %.2fs",
+            call,
+            kind,
+            self.model,
+            url,
+            status,
+            type(exc).__name__,
+            time.perf_counter() - started,
+        )
+        return AnswerError(message, kind=kind)

@@ -1,0 +1,94 @@
+"""``python -m ingest [PATH ...]``: bring the index in line with the corpus folder.
+
+Exit status: 0 nothing failed, 1 at least one file failed, 2 bad usage or configuration
+(or another ingest holding the lock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+
+from ingest.report import IngestReport
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m ingest",
+        description="Index documents incrementally: unchanged files are skipped, changed files "
+        "replace their chunks, files gone from a scanned folder leave the index.",
+    )
+    p.add_argument("paths", nargs="*", help="files or folders inside the corpus dir (default: all of it)")
+    p.add_argument("--dry-run", action="store_true", help="report what would change, write nothing")
+    p.add_argument("--rebuild", action="store_true", help="drop the index and embed everything again")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    p.add_argument("--list", action="store_true", help="list indexed documents and exit")
+    p.add_argument(
+        "--delete", metavar="SOURCE", action="append", default=[], help="remove a document by source"
+    )
+    return p
+
+
+def _print_report(report: IngestReport) -> None:
+    width = max((len(f.source) for f in report.files), default=10)
+    for f in report.files:
+        detail = f.reason if f.status in ("skipped", "failed") else f"{f.chunks} chunks"
+        print(f"  {f.status:<9} {f.source:<{width}}  {detail}")
+    print(report.summary())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    import kb  # noqa: F401  (telemetry off before the libraries load)
+    from ingest.pipeline import delete_document, ingest
+    from kb import ConfigError, IngestBusy, KnowledgeBase, load_settings
+
+    try:
+        settings = load_settings()
+        store = KnowledgeBase(settings, check_model=not args.rebuild)
+        if args.list:
+            docs = store.list_documents()
+            if args.json:
+                print(json.dumps([d.to_dict() for d in docs], indent=2))
+            for d in [] if args.json else docs:
+                when = datetime.fromtimestamp(d.ingested_at).isoformat(sep=" ", timespec="seconds")
+                print(f"{d.source}\t{d.chunks} chunks\t{when}\t{d.title}")
+            return 0
+        if args.delete:
+            for source in args.delete:
+                print(f"removed {source}: {delete_document(store, source)} chunks", file=sys.stderr)
+            return 0
+        report = _run(ingest, args, settings, store)
+    except (ConfigError, IngestBusy) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(report.to_json())
+    else:
+        _print_report(report)
+    return 1 if report.failed else 0
+
+
+def _run(ingest, args, settings, store) -> IngestReport:
+    """Ingest with a tqdm bar on stderr (it stays quiet when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="file", file=sys.stderr, disable=None, dynamic_ncols=True)
+
+    def progress(done: int, total: int, source: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(source[-40:], refresh=True)
+
+    try:
+        return ingest(
+            args.paths or None, settings, store, progress=progress, dry_run=args.dry_run, rebuild=args.rebuild
+        )
+    finally:
+        bar.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Start the real web app (``python app.py``) in a subprocess for app, browser and benchmark runs.
+
+The app gets its own data dir, corpus dir, free port and users file; its log goes to
+``app.log`` next to the data dir so a failing test can show why. ``staff_client`` unlocks the
+app's hidden endpoints in a ``gradio_client.Client`` the way any attacker's client could (the
+hidden flag is only honoured by the client library), so tests prove the server refuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+STAFF = ("sam", "staff-password-1")
+VIEWER = ("vera", "viewer-password-1")
+STARTUP_TIMEOUT_S = 240
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_users(path: Path) -> Path:
+    from webapp.auth import hash_password
+
+    users = [
+        {"name": STAFF[0], "role": "staff", "hash": hash_password(STAFF[1])},
+        {"name": VIEWER[0], "role": "viewer", "hash": hash_password(VIEWER[1])},
+    ]
+    path.write_text(json.dumps({"users": users}), encoding="utf-8")
+    return path
+
+
+@dataclass
+class RunningApp:
+    url: str
+    data_dir: Path
+    corpus_dir: Path
+    log_path: Path
+    process: subprocess.Popen
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-6000:]
+
+    def health(self) -> dict:
+        return httpx.get(f"{self.url}/healthz", timeout=10).json()
+
+
+def app_env(**settings: str) -> dict[str, str]:
+    """The environment of the app process: ours minus any ASSISTANT_*/OPENAI_* of the developer."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ASSISTANT_") and k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")
+    }
+    env.update(
+        {
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_OFFLINE": "1",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "ANONYMIZED_TELEMETRY": "False",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(settings)
+    return env
+
+
+@contextlib.contextmanager
+def running_app(
+    root: Path, *, corpus: Path | None = REPO / "corpus", extra_env: dict[str, str] | None = None
+) -> Iterator[RunningApp]:
+    """``python app.py`` on a free port with a copy of ``corpus`` (None: an empty corpus)."""
+    root.mkdir(parents=True, exist_ok=True)
+    data_dir, corpus_dir = root / "data", root / "corpus"
+    corpus_dir.mkdir(exist_ok=True)
+    if corpus is not None:
+        shutil.copytree(corpus, corpus_dir, dirs_exist_ok=True)
+    port = free_port()
+    env = app_env(
+        ASSISTANT_DATA_DIR=str(data_dir),
+        ASSISTANT_CORPUS_DIR=str(corpus_dir),
+        ASSISTANT_PORT=str(port),
+        ASSISTANT_HOST="127.0.0.1",
+        ASSISTANT_USERS_FILE=str(write_users(root / "users.json")),
+        **(extra_env or {}),
+    )
+    log_path = root / "app.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    app = RunningApp(f"http://127.0.0.1:{port}", data_dir, corpus_dir, log_path, process)
+    try:
+        wait_until_healthy(app)
+        yield app
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def wait_until_healthy(app: RunningApp, timeout: float = STARTUP_TIMEOUT_S) -> float:
+    """Seconds until ``/healthz`` answers ok; fails with the app's log if it dies or times out."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if app.process.poll() is not None:
+            raise RuntimeError(f"the app exited with {app.process.returncode}:\n{app.log()}")
+        try:
+            if httpx.get(f"{app.url}/healthz", timeout=2).json().get("ok"):
+                return time.perf_counter() - started
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"the app did not become healthy in {timeout:.0f}s:\n{app.log()}")
+
+
+def client(url: str, auth: tuple[str, str] | None = None):
+    """A ``gradio_client.Client`` whose hidden (private) endpoints can be called by name."""
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from gradio_client import Client
+
+    c = Client(url + "/", auth=auth, verbose=False, download_files=False)
+    for endpoint in c.endpoints.values():
+        endpoint.is_valid = True  # what the library would refuse, a raw HTTP caller can still send
+    return c
+
+
+def fn_index(c, api_name: str) -> int:
+    for dep in c.config["dependencies"]:
+        if dep.get("api_name") == api_name:
+            return dep["id"]
+    raise KeyError(api_name)
+
+
+def call(c, api_name: str, *args):
+    """Call any endpoint, hidden or not, by its api_name."""
+    return c.predict(*args, fn_index=fn_index(c, api_name))
+
+
+def chat(c, question: str, history: list | None = None) -> list[dict]:
+    """Ask through the public chat endpoint; returns the chatbot messages."""
+    messages, _textbox, _status = c.predict(question, history or [], api_name="/chat")
+    return messages
+
+
+def message_text(message: dict) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content or [] if isinstance(part, dict))

@@ -1,0 +1,147 @@
+"""Builders for real document files (PDF, DOCX, HTML, Markdown, text) used by loader, pipeline,
+app and browser tests. Every builder writes the file at ``path`` and returns ``path``.
+
+The PDF is written by hand (pypdf cannot draw text) with a Helvetica text stream per page, then
+passed through pypdf's writer so metadata and encryption use the library's own code.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from pathlib import Path
+
+import docx
+from pypdf import PdfReader, PdfWriter
+
+BOILERPLATE = "BOILERPLATE-MARKER"  # appears only in HTML parts a loader must drop (script, nav, ...)
+
+
+def _pdf_string(line: str) -> bytes:
+    """A PDF literal string in WinAnsi (cp1252) encoding, with ( ) and backslash escaped."""
+    raw = line.encode("cp1252")
+    return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
+
+
+def _content_stream(text: str) -> bytes:
+    if not text:
+        return b""  # a page with no text objects, like a scanned image page
+    lines = text.split("\n")
+    ops = [b"BT /F1 12 Tf 72 740 Td 15 TL", _pdf_string(lines[0]) + b" Tj"]
+    ops += [_pdf_string(line) + b" '" for line in lines[1:]]  # ' = next line, then show text
+    ops.append(b"ET")
+    return b"\n".join(ops)
+
+
+def pdf_bytes(pages: list[str]) -> bytes:
+    """A minimal valid PDF: one page per string, each line of the string a line of text."""
+    n = len(pages)
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n))
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    for i, text in enumerate(pages):
+        stream = _content_stream(text)
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+        )
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out = BytesIO()
+    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.writelines(b"%010d 00000 n \n" % off for off in offsets)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def write_pdf(path: Path, pages: list[str], password: str | None = None, title: str | None = None) -> Path:
+    """A PDF with the given page texts; ``password`` encrypts it ("" = opens without a password)."""
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf_bytes(pages))))
+    if title is not None:
+        writer.add_metadata({"/Title": title})
+    if password is not None:
+        writer.encrypt(password)
+    with open(path, "wb") as fh:
+        writer.write(fh)
+    return path
+
+
+def write_corrupt_pdf(path: Path) -> Path:
+    """A PDF cut off part-way through its first object, as from an interrupted download."""
+    path.write_bytes(pdf_bytes(["Some text that never arrives."])[:40])
+    return path
+
+
+def write_docx(
+    path: Path,
+    sections: list[tuple[str | None, str]],
+    title: str | None = None,
+    table: list[list[str]] | None = None,
+) -> Path:
+    """A DOCX with a Heading 1 per section (None = no heading); paragraphs split at blank lines.
+
+    ``title`` goes into the core properties; ``table`` rows are added after the last section.
+    """
+    document = docx.Document()
+    if title is not None:
+        document.core_properties.title = title
+    for heading, text in sections:
+        if heading is not None:
+            document.add_heading(heading, level=1)
+        for paragraph in text.split("\n\n"):
+            document.add_paragraph(paragraph)
+    if table:
+        grid = document.add_table(rows=len(table), cols=max(len(row) for row in table))
+        for r, row in enumerate(table):
+            for c, cell in enumerate(row):
+                grid.cell(r, c).text = cell
+    document.save(str(path))
+    return path
+
+
+def write_markdown(path: Path, sections: list[tuple[str | None, str]], level: int = 1) -> Path:
+    """Markdown with an ATX heading of ``level`` per section (None = text before any heading)."""
+    parts = [(f"{'#' * level} {heading}\n\n" if heading else "") + text for heading, text in sections]
+    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    return path
+
+
+def write_html(path: Path, sections: list[tuple[str, str]], title: str | None = None) -> Path:
+    """An HTML page with an <h2> per section, wrapped in script/style/nav/header/footer/aside/form
+    boilerplate that contains BOILERPLATE, which a loader must not keep."""
+    body = "\n".join(f"<h2>{heading}</h2>\n<p>{text}</p>" for heading, text in sections)
+    head_title = f"<title>{title}</title>" if title else ""
+    path.write_text(
+        f"""<!doctype html>
+<html><head><meta charset="utf-8">{head_title}
+<style>body {{ content: "{BOILERPLATE}"; }}</style>
+<script>var x = "{BOILERPLATE}";</script></head>
+<body>
+<header>{BOILERPLATE} site header</header>
+<nav><a href="/">{BOILERPLATE} Home</a></nav>
+<main>
+{body}
+</main>
+<aside>{BOILERPLATE} related links</aside>
+<form><label>{BOILERPLATE} search</label></form>
+<noscript>{BOILERPLATE} enable JS</noscript>
+<footer>{BOILERPLATE} copyright</footer>
+<script>document.write("{BOILERPLATE}");</script>
+</body></html>
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path

@@ -1,0 +1,62 @@
+"""Shared fixtures: every test gets its own data dir and corpus dir and a clean environment.
+
+Helpers for specific areas live in their own test modules; keep this file small.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import kb  # noqa: F401  (switches library telemetry off before anything else loads)
+from kb.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+EVAL_DATA = SHARED / "eval-data"
+OUTPUT_DIR = REPO / "test-output"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    """No developer key, base URL or ASSISTANT_* setting leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("ASSISTANT_") or name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def make_settings(tmp_path):
+    """Settings pointing at this test's temp dirs; keyword overrides as in ``load_settings``."""
+
+    def make(**overrides) -> Settings:
+        overrides.setdefault("data_dir", tmp_path / "data")
+        overrides.setdefault("corpus_dir", tmp_path / "corpus")
+        Path(overrides["corpus_dir"]).mkdir(parents=True, exist_ok=True)
+        return load_settings(_env_file=None, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def shipped_corpus(tmp_path) -> Path:
+    """A copy of the shipped corpus/ that a test may change."""
+    dest = tmp_path / "corpus"
+    shutil.copytree(REPO / "corpus", dest, dirs_exist_ok=True)
+    return dest
+
+
+@pytest.fixture
+def output_dir(request) -> Path:
+    """A folder kept after the run (screenshots, reports): test-output/<test name>/."""
+    path = OUTPUT_DIR / request.node.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path

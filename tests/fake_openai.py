@@ -1,0 +1,454 @@
+"""A stand-in for an OpenAI-compatible server, spoken to over real HTTP on 127.0.0.1.
+
+It is the one fake in the test suite: it stands where the outside world would be (the
+model's words). Everything on our side (the ``openai`` client, ``ChatOpenAI``,
+``OpenAIEmbeddings``, retries, timeouts, SSE parsing) runs for real against it.
+
+It implements ``POST /v1/chat/completions`` (streamed as OpenAI's server-sent events, or one
+JSON body), ``POST /v1/embeddings`` (deterministic hashed bag-of-words vectors, float or base64)
+and ``GET /v1/models``; it records every request body, and can be told to misbehave on chat
+completions: answer with an HTTP status, demand an API key, hang before or during the answer.
+
+Use it through the ``fake_openai`` fixture: in a test module write
+``pytest_plugins = ["tests.fake_openai"]``; the server starts once per session and each test
+gets it reset. (PYTEST_DONT_REWRITE: test modules import this module before pytest loads it
+as a plugin; it has no asserts to rewrite.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+Reply = Callable[[dict], str]
+
+# ---------------------------------------------------------------------------------------------
+# Reading a chat request the way a model would
+# ---------------------------------------------------------------------------------------------
+
+PASSAGE_RE = re.compile(r'<passage n="(\d+)"[^>]*>(.*?)</passage>', re.DOTALL)
+_DECLINE_RE = re.compile(r"exactly this sentence[^:\n]*:\s*(.+)")
+_WORD_RE = re.compile(r"\w+")
+_STOPWORDS = frozenset(
+    """a an and are as at be by can do does for from how i in is it of on or our the their them
+    there they this to was we what when where which who why will with you your""".split()  # noqa: SIM905
+)
+
+
+def text_of(content: Any) -> str:
+    """A message's content as text (a string or a list of ``{"type": "text"}`` parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def system_text(body: dict) -> str:
+    return "\n".join(text_of(m["content"]) for m in body.get("messages", []) if m["role"] == "system")
+
+
+def user_text(body: dict) -> str:
+    """The last user message."""
+    users = [m for m in body.get("messages", []) if m["role"] == "user"]
+    return text_of(users[-1]["content"]) if users else ""
+
+
+def passages_in(body: dict) -> dict[int, str]:
+    """The numbered passages of an answer request: {n: text}."""
+    return {int(n): text.strip() for n, text in PASSAGE_RE.findall(user_text(body))}
+
+
+def question_in(body: dict) -> str:
+    """The question of an answer request (the text after the last 'Question:')."""
+    text = user_text(body)
+    return text.rsplit("Question:", 1)[-1].strip() if "Question:" in text else text.strip()
+
+
+def is_answer_request(body: dict) -> bool:
+    return "<passage" in user_text(body)
+
+
+def followup_in(body: dict) -> str:
+    """The follow-up of a condensing request."""
+    match = re.search(r"Follow-up question:\s*(.+)", user_text(body))
+    return match.group(1).strip() if match else user_text(body).strip()
+
+
+def conversation_in(body: dict) -> str:
+    match = re.search(r"<conversation>\n?(.*?)\n?</conversation>", user_text(body), re.DOTALL)
+    return match.group(1) if match else ""
+
+
+def keywords(text: str) -> set[str]:
+    """Content words, lower case, with a crude plural strip (enough for tiny test corpora)."""
+    words = {w.lower() for w in _WORD_RE.findall(text)}
+    return {w.rstrip("s") if len(w) > 4 else w for w in words if w not in _STOPWORDS and len(w) > 2}
+
+
+def decline_sentence(body: dict) -> str:
+    """The sentence the system prompt says to reply with when the passages have no answer."""
+    match = _DECLINE_RE.search(system_text(body))
+    return match.group(1).strip() if match else "I could not find the answer in the documents."
+
+
+@dataclass
+class QuotingModel:
+    """Behaves like a model that follows the rules: answers by quoting the sentence of the passage
+    that shares the most words with the question, cited as [n]; declines when none shares any.
+
+    ``invent`` makes it also cite a passage number that was never given (a hallucinated marker).
+    A condensing request is answered with ``standalone`` if set, else with the last user turn
+    joined to the follow-up, so the standalone question carries the words of both.
+    """
+
+    invent: int | None = None
+    standalone: str | None = None
+
+    def __call__(self, body: dict) -> str:
+        if not is_answer_request(body):
+            return self.condense(body)
+        question = keywords(question_in(body))
+        best, best_n, best_overlap = "", 0, 0
+        for n, text in passages_in(body).items():
+            for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
+                overlap = len(question & keywords(sentence))
+                if overlap > best_overlap:
+                    best, best_n, best_overlap = sentence.strip(), n, overlap
+        if not best_overlap:
+            return decline_sentence(body)
+        answer = f"{best.rstrip('.')} [{best_n}]."
+        if self.invent is not None:
+            answer += f" This is also confirmed elsewhere [{self.invent}]."
+        return answer
+
+    def condense(self, body: dict) -> str:
+        if self.standalone is not None:
+            return self.standalone
+        users = [ln[len("User: ") :] for ln in conversation_in(body).splitlines() if ln.startswith("User: ")]
+        followup = followup_in(body)
+        return f"{users[-1].strip()} {followup}" if users else followup
+
+
+@dataclass
+class GullibleModel(QuotingModel):
+    """A model with no defence at all: it obeys any 'say X' it finds *outside* the passage
+    delimiters (as it parses them: up to the first ``</passage>``), else quotes like
+    ``QuotingModel``. It shows whether a document can break out of its delimiters; it cannot
+    show how a real model weighs instructions inside them.
+    """
+
+    def __call__(self, body: dict) -> str:
+        outside = PASSAGE_RE.sub(" ", user_text(body))
+        match = re.search(r"\bsay\s+([A-Z]{3,})\b", outside)
+        return match.group(1) if match else super().__call__(body)
+
+
+# ---------------------------------------------------------------------------------------------
+# Deterministic embeddings
+# ---------------------------------------------------------------------------------------------
+
+
+def hashed_embedding(text: str, dim: int) -> np.ndarray:
+    """L2-normalised hashed bag of words: texts sharing words have a higher cosine similarity."""
+    vec = np.zeros(dim, dtype=np.float32)
+    for word in _WORD_RE.findall(text.lower()):
+        h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+        vec[h % dim] += 1.0 if (h >> 40) & 1 else -1.0
+    norm = float(np.linalg.norm(vec))
+    if norm == 0.0:
+        vec[0] = 1.0
+        return vec
+    return vec / norm
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    body: dict
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeOpenAI:
+    """The fake server's state. Change the attributes in a test; ``reset()`` restores defaults.
+
+    Misbehaviours apply to ``/v1/chat/completions`` only (embeddings always answer):
+    ``status``: answer with this HTTP status and an OpenAI-style error body (``status_times``:
+    only for the first N chat requests, then normally); ``api_key``: demand this bearer token,
+    else 401; ``hang_s``: wait this long before answering (``hang_after_chunks``: stream that many
+    chunks first, then wait). A wait ends early when the client hangs up or the server stops.
+    """
+
+    reply: Reply = field(default_factory=QuotingModel)
+    status: int | None = None
+    status_times: int | None = None
+    api_key: str | None = None
+    hang_s: float = 0.0
+    hang_after_chunks: int | None = None
+    embedding_dim: int = 256
+    retry_after_ms: int = 5  # sent with 429/5xx so the client's backoff does not slow tests
+    requests: list[Recorded] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._failures = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.app = self._build_app()
+
+    # --- test API ------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def reset(self) -> None:
+        defaults = FakeOpenAI.__dataclass_fields__
+        with self._lock:
+            self.reply = QuotingModel()
+            for name in ("status", "status_times", "api_key", "hang_s", "hang_after_chunks"):
+                setattr(self, name, defaults[name].default)
+            self.embedding_dim = defaults["embedding_dim"].default
+            self.requests = []
+            self._failures = 0
+
+    def chat_requests(self) -> list[dict]:
+        """Bodies of every chat completion request, oldest first."""
+        return [r.body for r in self.requests if r.path.endswith("/chat/completions")]
+
+    def embedding_requests(self) -> list[dict]:
+        return [r.body for r in self.requests if r.path.endswith("/embeddings")]
+
+    def start(self) -> FakeOpenAI:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
+        self._server = uvicorn.Server(config)
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the fake OpenAI server did not start")
+            time.sleep(0.01)
+        self._socket = sock
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._socket.close()
+
+    # --- behaviour -----------------------------------------------------------------------
+    async def _wait(self, seconds: float, request: Request | None = None) -> None:
+        """Sleep, but stop when the client has gone or the server stops.
+
+        Inside a streamed body Starlette itself cancels the generator when the client goes.
+        """
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self._stopping.is_set():
+            if request is not None and await request.is_disconnected():
+                return
+            await asyncio.sleep(0.05)
+
+    def _refusal(self, request: Request) -> Response | None:
+        """The error response a misbehaviour calls for, or None to answer normally."""
+        if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+        if self.status is not None:
+            with self._lock:
+                if self.status_times is not None and self._failures >= self.status_times:
+                    return None
+                self._failures += 1
+            headers = {"retry-after-ms": str(self.retry_after_ms)} if self.status >= 429 else {}
+            return _error(self.status, f"Simulated error {self.status}.", "server_error", None, headers)
+        return None
+
+    def _build_app(self) -> FastAPI:
+        app = FastAPI()
+
+        async def recorded(request: Request) -> dict:
+            raw = await request.body()
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                body = {"_raw": raw.decode("utf-8", "replace")}
+            with self._lock:
+                self.requests.append(Recorded(request.method, request.url.path, body, dict(request.headers)))
+            return body
+
+        @app.get("/v1/models")
+        async def models(request: Request) -> dict:
+            await recorded(request)
+            return {
+                "object": "list",
+                "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "tests"}],
+            }
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request) -> Response:
+            body = await recorded(request)
+            if self.hang_s and self.hang_after_chunks is None:
+                await self._wait(self.hang_s, request)
+            refusal = self._refusal(request)
+            if refusal is not None:
+                return refusal
+            text = self.reply(body)
+            model = body.get("model", "fake-model")
+            cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
+            if not body.get("stream"):
+                return JSONResponse(_completion(cid, model, text))
+            usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            return StreamingResponse(self._sse(cid, model, text, usage), media_type="text/event-stream")
+
+        @app.post("/v1/embeddings")
+        async def embeddings(request: Request) -> Response:
+            body = await recorded(request)
+            inputs = body.get("input", [])
+            if isinstance(inputs, str) or (inputs and isinstance(inputs[0], int)):
+                inputs = [inputs]
+            dim = int(body.get("dimensions") or self.embedding_dim)
+            data = []
+            for i, item in enumerate(inputs):
+                text = item if isinstance(item, str) else " ".join(f"tok{t}" for t in item)
+                vec = hashed_embedding(text, dim)
+                emb: Any = (
+                    base64.b64encode(vec.astype("<f4").tobytes()).decode()
+                    if body.get("encoding_format") == "base64"
+                    else vec.tolist()
+                )
+                data.append({"object": "embedding", "index": i, "embedding": emb})
+            tokens = sum(len(_WORD_RE.findall(str(x))) for x in inputs)
+            return JSONResponse(
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": body.get("model", "fake-embedding"),
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                }
+            )
+
+        return app
+
+    async def _sse(self, cid: str, model: str, text: str, usage: bool):
+        """OpenAI's stream: a role chunk, content chunks, a finish chunk, usage, ``[DONE]``."""
+
+        def event(delta: dict, finish: str | None = None, **extra: Any) -> str:
+            chunk = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "system_fingerprint": None,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+                **extra,
+            }
+            return f"data: {json.dumps(chunk)}\n\n"
+
+        yield event({"role": "assistant", "content": ""})
+        # pieces like a BPE tokenizer's: a word with its leading space ("Employees", " get", " [1].")
+        for i, piece in enumerate(re.findall(r"\s*\S+|\s+$", text)):
+            if self.hang_after_chunks is not None and i == self.hang_after_chunks:
+                await self._wait(self.hang_s)
+            yield event({"content": piece})
+        yield event({}, "stop")
+        if usage:
+            n = len(text.split())
+            chunk = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [],
+                "usage": {"prompt_tokens": 0, "completion_tokens": n, "total_tokens": n},
+            }
+            yield f"data: {json.dumps(chunk)}\n\n"
+        yield "data: [DONE]\n\n"
+
+
+def _completion(cid: str, model: str, text: str) -> dict:
+    n = len(text.split())
+    return {
+        "id": cid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": None,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 0, "completion_tokens": n, "total_tokens": n},
+    }
+
+
+def _error(
+    status: int, message: str, type_: str, code: str | None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def unused_base_url() -> str:
+    """A base URL on 127.0.0.1 where nothing listens (a port just bound and released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixtures
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    """One server per test session (starting uvicorn per test would cost more than the tests)."""
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> FakeOpenAI:
+    """The running fake server, reset: default model, no misbehaviour, no recorded requests."""
+    fake_openai_server.reset()
+    return fake_openai_server

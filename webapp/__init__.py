@@ -1,0 +1,1 @@
+"""The web app: Gradio chat and staff pages (``ui``), FastAPI routes (``server``), users (``auth``)."""

@@ -1,0 +1,153 @@
+"""What staff can do to the knowledge base, without any Gradio: the UI checks the role, then
+calls these.
+
+Uploads are copied under ``<data dir>/uploads`` with safe names (so their source ids are
+``uploads/<name>``), refused when their type or size is not allowed, and ingested like corpus
+files. Re-uploading a file with the same name replaces the document.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.pipeline import delete_document, ingest
+from ingest.report import FileOutcome, IngestReport
+from kb.settings import Settings
+from kb.store import DocumentRecord
+from webapp.services import Services
+
+Progress = Callable[[int, int, str], None]
+REPORT_HEADERS = ["file", "status", "chunks", "detail"]
+DOCUMENT_HEADERS = ["title", "source", "chunks", "size", "ingested at (UTC)"]
+FEEDBACK_HEADERS = ["time (UTC)", "user", "vote", "question", "answer", "cited sources"]
+
+
+def safe_filename(name: str) -> str:
+    """A plain file name: no folders, no leading dots, only letters, digits, ``._-``."""
+    base = os.path.basename(name.replace("\\", "/"))
+    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-")
+    stem, suffix = os.path.splitext(base)
+    stem = stem[:100] or "upload"
+    return f"{stem}{suffix.lower()}"
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def save_uploads(paths: Iterable[str | Path], settings: Settings) -> tuple[list[Path], list[FileOutcome]]:
+    """Copy allowed files into the uploads dir; the others come back as skipped outcomes."""
+    limit = int(settings.max_upload_mb * 1024 * 1024)
+    uploads = settings.uploads_dir
+    uploads.mkdir(parents=True, exist_ok=True)
+    saved: list[Path] = []
+    refused: list[FileOutcome] = []
+    for raw in paths:
+        src = Path(raw)
+        name = safe_filename(src.name)
+        suffix = Path(name).suffix
+        if suffix not in SUPPORTED_SUFFIXES:
+            allowed = ", ".join(sorted(SUPPORTED_SUFFIXES))
+            refused.append(
+                FileOutcome(
+                    src.name, "skipped", reason=f"file type {suffix or '(none)'} not allowed ({allowed})"
+                )
+            )
+            continue
+        size = src.stat().st_size
+        if size > limit:
+            refused.append(
+                FileOutcome(
+                    src.name,
+                    "skipped",
+                    reason=f"too large: {size / 1e6:.1f} MB > {settings.max_upload_mb:g} MB limit",
+                )
+            )
+            continue
+        dest = uploads / name
+        # Copy then rename: a reader never sees half a file, a failed copy leaves nothing behind.
+        fd, tmp = tempfile.mkstemp(dir=uploads, prefix=".upload-")
+        os.close(fd)
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        saved.append(dest)
+    return saved, refused
+
+
+def upload_and_ingest(
+    paths: Iterable[str | Path], services: Services, progress: Progress | None = None
+) -> IngestReport:
+    started = time.perf_counter()
+    saved, refused = save_uploads(paths, services.settings)
+    report = ingest(saved, services.settings, kb=services.kb, progress=progress) if saved else IngestReport()
+    report.files = refused + report.files
+    report.wall_s = time.perf_counter() - started
+    return report
+
+
+def reingest_corpus(services: Services, progress: Progress | None = None) -> IngestReport:
+    return ingest(None, services.settings, kb=services.kb, progress=progress)
+
+
+def delete(services: Services, source: str) -> int:
+    """Take a document out of the index; an uploaded file is removed from disk too."""
+    return delete_document(services.kb, source, remove_file=source.startswith("uploads/"))
+
+
+def report_rows(report: IngestReport) -> list[list]:
+    return [
+        [f.source, f.status, f.chunks, f.reason if f.status in ("skipped", "failed") else f.title]
+        for f in report.files
+    ]
+
+
+def document_rows(docs: list[DocumentRecord]) -> list[list]:
+    return [
+        [
+            d.title,
+            d.source,
+            d.chunks,
+            human_size(d.size_bytes),
+            time.strftime("%Y-%m-%d %H:%M", time.gmtime(d.ingested_at)),
+        ]
+        for d in docs
+    ]
+
+
+def feedback_rows(services: Services, limit: int = 200) -> list[list]:
+    return [
+        [
+            item.time_utc,
+            item.user,
+            item.vote,
+            item.question,
+            item.answer if len(item.answer) <= 300 else item.answer[:300] + " …",
+            "; ".join(item.sources),
+        ]
+        for item in services.feedback.items(limit)
+    ]
+
+
+def export_feedback_csv(services: Services) -> Path:
+    """The whole feedback log as a CSV file in a fresh temp folder (Gradio serves it from there)."""
+    folder = Path(tempfile.mkdtemp(prefix="feedback-"))
+    path = folder / time.strftime("feedback-%Y%m%d-%H%M%S.csv", time.gmtime())
+    path.write_text(services.feedback.to_csv(), encoding="utf-8")
+    return path
