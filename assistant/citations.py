@@ -47,7 +47,8 @@ class MarkerFilter:
     def feed(self, delta: str) -> str:
         text = self._pending + delta
         partial = _PARTIAL.search(text)
-        cut = partial.start() if partial else len(text)
+        # Hold back an unfinished marker, and trailing spaces that may precede the next one.
+        cut = partial.start() if partial else len(text.rstrip())
         self._pending = text[cut:]
         return clean_markers(text[:cut], self.valid)
 
@@ -68,18 +69,26 @@ def supporting_quote(passage: Passage, claims: list[str]) -> str:
     return best
 
 
+def claims_by_marker(text: str) -> dict[int, list[str]]:
+    """For each cited number, the answer text it stands after (back to the previous marker or
+    sentence start), which is the claim the passage is meant to support."""
+    claims: dict[int, list[str]] = {}
+    last = 0
+    for m in _MARKER.finditer(text):
+        segment = text[last : m.start()].strip()
+        claim = (sentences(segment) or [""])[-1] if segment else ""
+        for n in (int(x) for x in m.group(1).split(",")):
+            claims.setdefault(n, []).append(claim)
+        last = m.end()
+    return claims
+
+
 def build_citations(text: str, passages: list[Passage]) -> list[Citation]:
     """Citations for the passages the answer cites, in order of first citation."""
     by_n = {p.n: p for p in passages}
-    answer_sentences = sentences(text)
-    citations = []
-    for n in cited_numbers(text):
-        if n not in by_n:
-            continue
-        claims = [
-            _MARKER.sub("", s)
-            for s in answer_sentences
-            if f"[{n}]" in s or re.search(rf"\[[\d,\s]*\b{n}\b", s)
-        ]
-        citations.append(Citation(n=n, passage=by_n[n], quote=supporting_quote(by_n[n], claims)))
-    return citations
+    claims = claims_by_marker(text)
+    return [
+        Citation(n=n, passage=by_n[n], quote=supporting_quote(by_n[n], claims.get(n, [])))
+        for n in cited_numbers(text)
+        if n in by_n
+    ]

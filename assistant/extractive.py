@@ -45,6 +45,7 @@ CLOSEST_MESSAGE = "The closest passages are listed below."
 # gold answer" on SQuAD answerable questions (see benchmarks/squad_extractive.py --fit).
 W_COS = 1.0
 W_LEX = 0.6
+W_ALIGN = 0.5
 W_RANK = 0.15
 
 # Decline model: confidence = sigmoid(BIAS + sum(WEIGHTS[f] * feature f)); answer when
@@ -55,6 +56,8 @@ DECLINE_FEATURES = (
     "sent_cos",  # cosine of question vs best sentence
     "cov_sent",  # weighted key-term coverage of the best sentence and its neighbours
     "cov_passage",  # weighted key-term coverage of the best sentence's passage
+    "align_min",  # worst key term's best cosine to a word of the sentence (contextual vectors)
+    "align_mean",  # weighted mean of the key terms' alignment
     "missing_word",  # rarity of the rarest plain key word not in the passage (0..1)
     "missing_name",  # a capitalised name of the question is not in the passage
     "missing_number",  # a number, year or century of the question is not in the passage
@@ -205,16 +208,18 @@ class Term:
     stem: str
     weight: float
     kind: str  # "name" (capitalised), "number" or "word"
+    start: int = 0  # character span in the question
+    end: int = 0
 
 
 def key_terms(question: str) -> list[Term]:
     """The question's content words, weighted by rarity; names and numbers weigh more."""
-    words = _words(question)
     terms: list[Term] = []
     seen: set[str] = set()
     first_content = True
     prev = ""
-    for i, word in enumerate(words):
+    for i, match in enumerate(_WORD_RE.finditer(question)):
+        word = match.group(0)
         low = _fold(word).strip("'")
         if low in STOPWORDS or low in WH_WORDS or len(low) < 2 and not low.isdigit():
             prev = low
@@ -234,7 +239,7 @@ def key_terms(question: str) -> list[Term]:
             kind, weight = "name", 0.6 + rarity(word)
         else:
             kind, weight = "word", 0.25 + rarity(word)
-        terms.append(Term(word, s, weight, kind))
+        terms.append(Term(word, s, weight, kind, match.start(), match.end()))
         first_content = False
         prev = low
     return terms
@@ -350,9 +355,11 @@ class Candidate:
     passage_index: int  # position in the passages list (its rank)
     sentence_index: int
     text: str
-    cos: float
-    cov: float  # key-term coverage of the sentence with its neighbours
+    cos: float  # MiniLM cosine, question vs sentence
+    cov: float  # key-term coverage: half the sentence alone, half with its neighbours
     cov_own: float  # key-term coverage of the sentence alone
+    align_min: float  # worst-aligned key term (contextual word vectors), 0..1
+    align_mean: float  # weighted mean alignment of the key terms
     score: float
 
 
@@ -382,18 +389,53 @@ def _passage_n(p: Passage, index: int) -> int:
     return p.n or index + 1
 
 
+def _encode(question: str, texts: list[str], embeddings: EmbeddingModel):
+    """Embeddings of question and texts, plus word-piece vectors when the model offers them."""
+    embed_tokens = getattr(embeddings, "embed_tokens", None)
+    if embed_tokens is None:
+        vecs = embeddings.embed_array([question, *texts])
+        return vecs, None
+    states = embed_tokens([question, *texts])
+    return np.stack([s[2] for s in states]), states
+
+
+def _alignments(terms: Sequence[Term], states, texts: list[str]) -> list[tuple[float, float]]:
+    """(worst, weighted mean) over key terms of how well each is matched in each text.
+
+    With word-piece vectors a term's match is its best cosine to any word piece of the text
+    (the minimum over the term's own pieces); without them, 1 when the term occurs, else 0.
+    """
+    if not terms:
+        return [(1.0, 1.0)] * len(texts)
+    weights = np.array([t.weight for t in terms])
+    if states is None:
+        rows = [[1.0 if _term_in(t, _stem_set(text)) else 0.0 for t in terms] for text in texts]
+    else:
+        q_offsets, q_vecs, _ = states[0]
+        pieces = [[i for i, (a, b) in enumerate(q_offsets) if a < t.end and b > t.start] for t in terms]
+        rows = []
+        for _, vecs, _ in states[1:]:
+            best = (q_vecs @ vecs.T).max(axis=1) if len(vecs) else np.zeros(len(q_vecs))
+            rows.append([float(best[idx].min()) if idx else 1.0 for idx in pieces])
+    out = []
+    for row in rows:
+        arr = np.clip(np.array(row), 0.0, 1.0)
+        out.append((float(arr.min()), float((arr * weights).sum() / weights.sum())))
+    return out
+
+
 def score_sentences(
     question: str, passages: Sequence[Passage], embeddings: EmbeddingModel
-) -> tuple[list[Candidate], list[list[str]], list[Term], np.ndarray]:
-    """Every sentence of every passage, scored; plus the sentences, key terms and q-vector."""
+) -> tuple[list[Candidate], list[list[str]], list[Term]]:
+    """Every sentence of every passage, scored; plus each passage's sentences and the key terms."""
     terms = key_terms(question)
     sentences = [split_sentences(p.text) for p in passages]
     flat = [s for sents in sentences for s in sents]
     if not flat:
-        return [], sentences, terms, np.zeros(0)
-    vecs = embeddings.embed_array([question, *flat])
-    qvec, svecs = vecs[0], vecs[1:]
-    cos = svecs @ qvec
+        return [], sentences, terms
+    vecs, states = _encode(question, flat, embeddings)
+    cos = vecs[1:] @ vecs[0]
+    aligned = _alignments(terms, states, flat)
     stems = [[_stem_set(s) for s in sents] for sents in sentences]
     cands: list[Candidate] = []
     k = 0
@@ -405,10 +447,17 @@ def score_sentences(
                     window |= stems[pi][j]
             own = coverage(terms, stems[pi][si])
             cov = 0.5 * own + 0.5 * coverage(terms, window)
-            score = W_COS * float(cos[k]) + W_LEX * cov + W_RANK / (1 + pi)
-            cands.append(Candidate(pi, si, text, float(cos[k]), cov, own, score))
+            a_min, a_mean = aligned[k]
+            cand = Candidate(pi, si, text, float(cos[k]), cov, own, a_min, a_mean, 0.0)
+            cand.score = sentence_score(cand)
+            cands.append(cand)
             k += 1
-    return cands, sentences, terms, qvec
+    return cands, sentences, terms
+
+
+def sentence_score(c: Candidate) -> float:
+    """How well a sentence answers: meaning, key terms, their alignment, passage rank."""
+    return W_COS * c.cos + W_LEX * c.cov + W_ALIGN * c.align_mean + W_RANK / (1 + c.passage_index)
 
 
 def evidence_features(
@@ -422,16 +471,16 @@ def evidence_features(
     passage = passages[best.passage_index]
     p_stems = _stem_set(passage.text)
     missing = [t for t in terms if not _term_in(t, p_stems)]
-    sents = sentences[best.passage_index]
-    lo, hi = max(0, best.sentence_index - 1), min(len(sents), best.sentence_index + 2)
     kind = expected_type(question)
-    typed = any(has_type(s, kind, question) for s in sents[lo:hi]) if kind else True
+    typed = has_type(best.text, kind, question) if kind else True
     retrieval = passage.dense_score if passage.dense_score is not None else best.cos
     return {
         "retrieval": float(retrieval),
         "sent_cos": best.cos,
         "cov_sent": best.cov,
         "cov_passage": coverage(terms, p_stems),
+        "align_min": best.align_min,
+        "align_mean": best.align_mean,
         "missing_word": max((rarity(t.text) for t in missing if t.kind == "word"), default=0.0),
         "missing_name": 1.0 if any(t.kind == "name" for t in missing) else 0.0,
         "missing_number": 1.0 if any(t.kind == "number" for t in missing) else 0.0,
@@ -480,7 +529,7 @@ def answer_from_passages(
     ``threshold`` overrides the fitted :data:`THRESHOLD` (the minimum confidence to answer).
     """
     passages = list(passages)
-    cands, sentences, terms, _ = score_sentences(question, passages, embeddings)
+    cands, sentences, terms = score_sentences(question, passages, embeddings)
     if not cands:
         return ExtractiveResult(text=DECLINE_MESSAGE, declined=True, confidence=0.0)
     best = max(cands, key=lambda c: c.score)

@@ -52,6 +52,7 @@ class Question:
     paragraph: int
     answerable: bool
     answers: list[str]
+    offtopic: bool = False  # a question from another data set: never answerable here
 
 
 def load_squad(path: Path = SQUAD) -> tuple[list[str], list[Question]]:
@@ -67,6 +68,22 @@ def load_squad(path: Path = SQUAD) -> tuple[list[str], list[Question]]:
                 answers = [a["text"] for a in (qa["answers"] if answerable else qa.get("plausible_answers", []))]
                 questions.append(Question(qa["id"], qa["question"], idx, answerable, answers))
     return paragraphs, questions
+
+
+def load_offtopic(limit: int = 30) -> list[Question]:
+    """Questions about other documents (Paul Graham essays, Solana): a user asking off-topic.
+
+    SQuAD's unanswerable questions are all on-topic, so a model fitted on them alone never sees
+    the commonest real case; these keep the fitted weights sensible for it.
+    """
+    eval_data = SQUAD.parent.parent
+    out: list[Question] = []
+    pg = json.loads((eval_data / "paul_graham_essays" / "qa_pairs.json").read_text(encoding="utf-8"))
+    sol = json.loads((eval_data / "llamaindex_blockchain_solana" / "rag_dataset.json").read_text(encoding="utf-8"))
+    texts = [q["question"] for q in pg[:limit]] + [e["query"] for e in sol["examples"][:limit]]
+    for i, text in enumerate(texts):
+        out.append(Question(f"offtopic-{i}", text, -1 - i, False, [], offtopic=True))
+    return out
 
 
 # --- SQuAD metrics ------------------------------------------------------------------------------
@@ -115,6 +132,7 @@ class CachedEmbeddings:
     def __init__(self, model: MiniLMEmbeddings, path: Path) -> None:
         self.model, self.path = model, path
         self.cache: dict[str, np.ndarray] = {}
+        self.tokens: dict[str, tuple] = {}  # word-piece vectors, in memory only
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
                 self.cache = dict(zip(z["keys"].tolist(), z["vecs"]))
@@ -129,6 +147,13 @@ class CachedEmbeddings:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         return np.stack([self.cache[t] for t in texts])
+
+    def embed_tokens(self, texts: list[str]):
+        todo = [t for t in dict.fromkeys(texts) if t not in self.tokens]
+        for t, state in zip(todo, self.model.embed_tokens(todo)):
+            self.tokens[t] = state
+            self.cache.setdefault(t, state[2])
+        return [self.tokens[t] for t in texts]
 
     def save(self) -> None:
         if self.dirty:
@@ -247,64 +272,91 @@ def collect(questions: list[Question], retriever, emb: CachedEmbeddings) -> list
     items = []
     for q in questions:
         passages = retriever.passages(q.text)
-        cands, sentences, terms, _ = ex.score_sentences(q.text, passages, emb)
+        cands, sentences, terms = ex.score_sentences(q.text, passages, emb)
         hit = any(paragraph_of(p) == q.paragraph for p in passages)
         items.append(Item(q, passages, cands, sentences, terms, hit))
     return items
 
 
-def best_candidate(item: Item, w_cos: float, w_lex: float, w_rank: float) -> ex.Candidate | None:
+def best_candidate(item: Item) -> ex.Candidate | None:
+    """The sentence the module would choose with its current weights."""
     if not item.cands:
         return None
-    return max(item.cands, key=lambda c: w_cos * c.cos + w_lex * c.cov + w_rank / (1 + c.passage_index))
+    return max(item.cands, key=ex.sentence_score)
 
 
 def fit_selection(items: list[Item]) -> tuple[float, float, float, float]:
     """Weights that most often put a gold answer in the chosen sentence (answerable questions)."""
     answerable = [it for it in items if it.q.answerable and it.cands]
-    best = (-1.0, 1.0, 0.0, 0.0)
-    for w_lex in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0):
-        for w_rank in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5):
-            ok = 0
-            for it in answerable:
-                c = best_candidate(it, 1.0, w_lex, w_rank)
-                ok += any(contains(c.text, a) for a in it.q.answers)
-            rate = ok / len(answerable)
-            if rate > best[0] + 1e-9:
-                best = (rate, 1.0, w_lex, w_rank)
+    best = (-1.0, 0.0, 0.0, 0.0)
+    for w_lex in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0):
+        for w_align in (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0):
+            for w_rank in (0.0, 0.05, 0.1, 0.2, 0.3):
+                ex.W_LEX, ex.W_ALIGN, ex.W_RANK = w_lex, w_align, w_rank
+                ok = sum(any(contains(best_candidate(it).text, a) for a in it.q.answers) for it in answerable)
+                rate = ok / len(answerable)
+                if rate > best[0] + 1e-9:
+                    best = (rate, w_lex, w_align, w_rank)
+    _, ex.W_LEX, ex.W_ALIGN, ex.W_RANK = best
     return best
 
 
 def feature_matrix(items: list[Item]) -> np.ndarray:
     rows = []
     for it in items:
-        c = best_candidate(it, ex.W_COS, ex.W_LEX, ex.W_RANK)
+        c = best_candidate(it)
         f = ex.evidence_features(it.q.text, it.passages, c, it.sentences, it.terms)
         rows.append([f[name] for name in ex.DECLINE_FEATURES])
     return np.array(rows, dtype=np.float64)
 
 
-# --- logistic regression (Newton steps, L2, class-balanced) ---------------------------------------
+# --- logistic regression (Newton steps, L2, class-balanced, signs fixed) -------------------------
+
+# The sign each weight must have for the model to make sense outside SQuAD: more evidence never
+# lowers confidence. Features whose fitted weight comes out the other way are dropped.
+SIGNS = {
+    "retrieval": 1, "sent_cos": 1, "cov_sent": 1, "cov_passage": 1, "align_min": 1, "align_mean": 1,
+    "missing_word": -1, "missing_name": -1, "missing_number": -1, "type_missing": -1,
+}
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[float, np.ndarray]:
-    """Raw-scale (bias, weights) of a class-balanced, L2-penalised logistic regression."""
-    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
-    z = np.hstack([np.ones((len(x), 1)), (x - mu) / sd])
-    sw = np.where(y == 1, len(y) / (2 * y.sum()), len(y) / (2 * (len(y) - y.sum())))
+def _newton(z: np.ndarray, y: np.ndarray, sw: np.ndarray, l2: float) -> np.ndarray:
     w = np.zeros(z.shape[1])
     pen = np.full(z.shape[1], l2)
     pen[0] = 0.0
-    for _ in range(50):
+    for _ in range(100):
         p = 1 / (1 + np.exp(-(z @ w)))
         grad = z.T @ (sw * (p - y)) + pen * w
         hess = (z * (sw * p * (1 - p))[:, None]).T @ z + np.diag(pen)
         step = np.linalg.solve(hess, grad)
         w -= step
-        if np.abs(step).max() < 1e-8:
+        if np.abs(step).max() < 1e-9:
             break
-    weights = w[1:] / sd
-    bias = w[0] - float((w[1:] * mu / sd).sum())
+    return w
+
+
+def fit_logistic(
+    x: np.ndarray, y: np.ndarray, l2: float = 1.0, sample_weight: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
+    """Raw-scale (bias, weights) of a class-balanced, L2-penalised logistic regression whose
+    weights keep the signs in SIGNS (a feature that would get the wrong sign is left out)."""
+    sw0 = np.ones(len(y)) if sample_weight is None else sample_weight
+    pos, neg = (sw0 * y).sum(), (sw0 * (1 - y)).sum()
+    sw = sw0 * np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * neg))
+    mu, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
+    signs = np.array([SIGNS[n] for n in ex.DECLINE_FEATURES])
+    active = np.ones(x.shape[1], dtype=bool)
+    while True:
+        z = np.hstack([np.ones((len(x), 1)), ((x - mu) / sd)[:, active]])
+        w = _newton(z, y, sw, l2)
+        full = np.zeros(x.shape[1])
+        full[active] = w[1:]
+        wrong = active & (full * signs < 0)
+        if not wrong.any():
+            break
+        active[np.argmax(np.where(wrong, -full * signs, -np.inf))] = False
+    weights = full / sd
+    bias = w[0] - float((full * mu / sd).sum())
     return bias, weights
 
 
@@ -324,6 +376,16 @@ def balanced_threshold(scores: np.ndarray, y: np.ndarray) -> float:
     return best_t
 
 
+def fit_all(items: list[Item], x: np.ndarray, l2: float) -> tuple[float, np.ndarray, float]:
+    """Weights from all items (off-topic ones at half weight); threshold from SQuAD ones only."""
+    y = np.array([it.q.answerable for it in items], dtype=np.float64)
+    sw = np.array([0.5 if it.q.offtopic else 1.0 for it in items])
+    bias, weights = fit_logistic(x, y, l2, sw)
+    squad = np.array([not it.q.offtopic for it in items])
+    threshold = balanced_threshold(predict(bias, weights, x[squad]), y[squad])
+    return bias, weights, threshold
+
+
 def cross_validate(items: list[Item], x: np.ndarray, folds: int = 5, seed: int = 0, l2: float = 1.0):
     """Held-out confidences: each paragraph's questions are scored by a model fitted without them."""
     y = np.array([it.q.answerable for it in items], dtype=np.float64)
@@ -336,8 +398,7 @@ def cross_validate(items: list[Item], x: np.ndarray, folds: int = 5, seed: int =
     decided = np.zeros(len(items), dtype=bool)
     for f in range(folds):
         train, test = groups != f, groups == f
-        bias, weights = fit_logistic(x[train], y[train], l2)
-        t = balanced_threshold(predict(bias, weights, x[train]), y[train])
+        bias, weights, t = fit_all([it for it, tr in zip(items, train) if tr], x[train], l2)
         scores[test] = predict(bias, weights, x[test])
         decided[test] = scores[test] >= t
     return scores, decided, y
@@ -346,12 +407,16 @@ def cross_validate(items: list[Item], x: np.ndarray, folds: int = 5, seed: int =
 # --- evaluation of the module as it is ------------------------------------------------------------
 
 
-def evaluate(items: list[Item], emb: CachedEmbeddings, retriever_name: str) -> dict[str, float]:
+def evaluate(items: list[Item], emb: CachedEmbeddings, retriever_name: str) -> dict[str, float | str]:
+    """Run the module as it is on every item; SQuAD numbers, plus the off-topic decline rate."""
     f1s, f1_answered, contained, answered_flags, declined_flags, confs, labels = [], [], [], [], [], [], []
-    lengths = []
+    lengths, offtopic_declined = [], []
     t0 = time.perf_counter()
     for it in items:
         r = ex.answer_from_passages(it.q.text, it.passages, emb)
+        if it.q.offtopic:
+            offtopic_declined.append(r.declined)
+            continue
         confs.append(r.confidence)
         labels.append(it.q.answerable)
         if it.q.answerable:
@@ -367,37 +432,72 @@ def evaluate(items: list[Item], emb: CachedEmbeddings, retriever_name: str) -> d
             declined_flags.append(r.declined)
     per_q = (time.perf_counter() - t0) / max(1, len(items))
     answerable = [it for it in items if it.q.answerable]
-    out = {
+    answered_contained = [c for c, a in zip(contained, answered_flags) if a]
+    return {
         "retriever": retriever_name,
-        "questions": len(items),
+        "SQuAD questions": len(labels),
         "hit@5 (answerable)": float(np.mean([it.hit for it in answerable])),
         "answered when answerable": float(np.mean(answered_flags)),
         "declined when unanswerable": float(np.mean(declined_flags)),
+        "declined when off-topic": float(np.mean(offtopic_declined)) if offtopic_declined else float("nan"),
         "token F1 (answerable, declined=0)": float(np.mean(f1s)),
         "token F1 (answered ones)": float(np.mean(f1_answered)) if f1_answered else 0.0,
         "gold contained (answerable, declined=miss)": float(np.mean(contained)),
-        "gold contained (answered ones)": float(np.mean([c for c, a in zip(contained, answered_flags) if a]))
-        if any(answered_flags) else 0.0,
+        "gold contained (answered ones)": float(np.mean(answered_contained)) if answered_contained else 0.0,
         "answer words (mean)": float(np.mean(lengths)) if lengths else 0.0,
-        "AUC of confidence": auc(confs, labels),
-        "answer time per question (s, warm cache)": per_q,
+        "AUC of confidence (SQuAD)": auc(confs, labels),
+        "answer time per question (s, cached embeddings)": per_q,
     }
-    return out
 
 
 def baseline_auc(items: list[Item]) -> float:
-    return auc([max((p.dense_score or 0.0) for p in it.passages) for it in items], [it.q.answerable for it in items])
+    squad = [it for it in items if not it.q.offtopic]
+    return auc([max((p.dense_score or 0.0) for p in it.passages) for it in squad], [it.q.answerable for it in squad])
+
+
+def fit(items: list[Item], l2: float) -> None:
+    """Fit the sentence-choice weights and the decline model; print held-out numbers and constants."""
+    rate, w_lex, w_align, w_rank = fit_selection(items)
+    print(f"sentence choice: W_LEX={w_lex} W_ALIGN={w_align} W_RANK={w_rank} -> gold in chosen sentence {rate:.3f}")
+    x = feature_matrix(items)
+    y = np.array([it.q.answerable for it in items], dtype=np.float64)
+    squad = np.array([not it.q.offtopic for it in items])
+    for name, col in zip(ex.DECLINE_FEATURES, x.T):
+        print(f"  feature {name:15s} AUC alone (SQuAD) {auc(col[squad].tolist(), (y[squad] == 1).tolist()):.3f}")
+    cv = []
+    for seed in range(5):
+        scores, decided, _ = cross_validate(items, x, seed=seed, l2=l2)
+        ys, ds, off = y[squad], decided[squad], decided[~squad]
+        cv.append((auc(scores[squad].tolist(), (ys == 1).tolist()), ds[ys == 1].mean(), (~ds[ys == 0]).mean(),
+                   (~off).mean() if len(off) else float("nan")))
+    cv_arr = np.array(cv)
+    print("HELD-OUT (5-fold by paragraph, mean of 5 shuffles): AUC {:.3f}  answered-when-answerable {:.3f}  "
+          "declined-when-unanswerable {:.3f}  declined-off-topic {:.3f}".format(*cv_arr.mean(axis=0)))
+    bias, weights, threshold = fit_all(items, x, l2)
+    print("\n# paste into assistant/extractive.py")
+    print(f"W_COS = {ex.W_COS}\nW_LEX = {w_lex}\nW_ALIGN = {w_align}\nW_RANK = {w_rank}")
+    print(f"BIAS = {bias:.4f}")
+    print("WEIGHTS: dict[str, float] = {")
+    for name, w in zip(ex.DECLINE_FEATURES, weights):
+        print(f'    "{name}": {w:.4f},')
+    print("}")
+    print(f"THRESHOLD = {threshold:.4f}\n")
+    ex.BIAS, ex.WEIGHTS, ex.THRESHOLD = bias, dict(zip(ex.DECLINE_FEATURES, weights.tolist())), threshold
+    print("in-sample with these constants (optimistic; the HELD-OUT line above is the honest one):")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fit", action="store_true", help="refit the constants with cross-validation")
     ap.add_argument("--simple", action="store_true", help="use simple dense top-5 retrieval")
+    ap.add_argument("--no-offtopic", action="store_true", help="leave out the off-topic questions")
     ap.add_argument("--l2", type=float, default=1.0)
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args(argv)
 
     paragraphs, questions = load_squad()
+    if not args.no_offtopic:
+        questions += load_offtopic()
     key = hashlib.sha1(SQUAD.read_bytes()).hexdigest()[:10]
     emb = CachedEmbeddings(MiniLMEmbeddings(), CACHE / f"minilm-{key}.npz")
     t0 = time.perf_counter()
@@ -405,40 +505,13 @@ def main(argv: list[str] | None = None) -> int:
     items = collect(questions, retriever, emb)
     emb.save()
     print(f"retrieval: {retriever.name}; {len(items)} questions in {time.perf_counter() - t0:.1f}s")
-    print(f"baseline AUC of top retrieval cosine (answerable vs not): {baseline_auc(items):.3f}")
-
+    print(f"baseline AUC of top retrieval cosine (SQuAD answerable vs not): {baseline_auc(items):.3f}")
     if args.fit:
-        rate, w_cos, w_lex, w_rank = fit_selection(items)
-        ex.W_COS, ex.W_LEX, ex.W_RANK = w_cos, w_lex, w_rank
-        print(f"sentence choice: W_COS={w_cos} W_LEX={w_lex} W_RANK={w_rank} -> gold in chosen sentence {rate:.3f}")
-        x = feature_matrix(items)
-        y = np.array([it.q.answerable for it in items], dtype=np.float64)
-        for name, col in zip(ex.DECLINE_FEATURES, x.T):
-            print(f"  feature {name:13s} AUC alone {auc(col.tolist(), y.astype(bool).tolist()):.3f}")
-        cv = []
-        for seed in range(5):
-            scores, decided, _ = cross_validate(items, x, seed=seed, l2=args.l2)
-            cv.append((auc(scores.tolist(), y.astype(bool).tolist()), decided[y == 1].mean(), (~decided[y == 0]).mean()))
-        cv_arr = np.array(cv)
-        print("held-out (5-fold by paragraph, 5 shuffles): AUC {:.3f}  answered-when-answerable {:.3f}  "
-              "declined-when-unanswerable {:.3f}".format(*cv_arr.mean(axis=0)))
-        bias, weights = fit_logistic(x, y, args.l2)
-        threshold = balanced_threshold(predict(bias, weights, x), y)
-        print("\n# paste into assistant/extractive.py")
-        print(f"W_COS = {w_cos}\nW_LEX = {w_lex}\nW_RANK = {w_rank}")
-        print(f"BIAS = {bias:.4f}")
-        print("WEIGHTS: dict[str, float] = {")
-        for name, w in zip(ex.DECLINE_FEATURES, weights):
-            print(f'    "{name}": {w:.4f},')
-        print("}")
-        print(f"THRESHOLD = {threshold:.4f}\n")
-        ex.BIAS, ex.WEIGHTS, ex.THRESHOLD = bias, dict(zip(ex.DECLINE_FEATURES, weights.tolist())), threshold
-        print("in-sample with these constants (optimistic; the held-out line above is the honest one):")
-
+        fit(items, args.l2)
     numbers = evaluate(items, emb, retriever.name)
     emb.save()
     for k, v in numbers.items():
-        print(f"  {k:45s} {v:.3f}" if isinstance(v, float) else f"  {k:45s} {v}")
+        print(f"  {k:48s} {v:.3f}" if isinstance(v, float) else f"  {k:48s} {v}")
     if args.json:
         args.json.write_text(json.dumps(numbers, indent=2))
     return 0

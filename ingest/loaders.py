@@ -373,8 +373,12 @@ def load_html(path: Path, raw: bytes) -> LoadedDocument:
 
 
 def load_text(path: Path, raw: bytes) -> LoadedDocument:
-    """Plain text (.txt, .rst, .csv): one section; title from the file name."""
-    return _document(path.stem, [Section(text=_normalise(_decode(raw)))])
+    """Plain text (.txt, .rst, .csv): one section; the title is a short first line that reads
+    like a headline (no closing full stop), else the file name."""
+    text = _normalise(_decode(raw))
+    first = _first_line(text).strip()
+    headline = path.suffix.lower() != ".csv" and 0 < len(first) <= 150 and not first.endswith((".", ":", ","))
+    return _document(first if headline else path.stem, [Section(text=text)])
 
 
 Loader = Callable[[Path, bytes], LoadedDocument]  # (path for the title fallback, the file's bytes)

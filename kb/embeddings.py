@@ -56,6 +56,33 @@ class MiniLMEmbeddings(Embeddings):
         self.batch_size = batch_size
 
     def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encs, hidden, mask = self._run(texts)
+        summed = (hidden * mask[..., None]).sum(axis=1)
+        pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+    def embed_tokens(self, texts: list[str]) -> list[tuple[list[tuple[int, int]], np.ndarray, np.ndarray]]:
+        """Per text: word-piece character offsets, their L2-normalised contextual vectors
+        ([CLS]/[SEP] left out) and the text's embedding (the same as ``embed_array``).
+
+        One model pass gives the extractive answerer both the sentence embeddings and the
+        word vectors it aligns question words with (so a word can match a paraphrase).
+        """
+        out: list = [None] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            encs, hidden, mask = self._run([texts[i] or " " for i in idx])
+            pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+            pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            for row, (i, enc) in enumerate(zip(idx, encs)):
+                keep = [k for k, special in enumerate(enc.special_tokens_mask) if not special]
+                vecs = hidden[row, keep]
+                vecs = vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
+                out[i] = ([enc.offsets[k] for k in keep], vecs.astype(np.float32), pooled[row].astype(np.float32))
+        return out
+
+    def _run(self, texts: list[str]):
         with self._lock:
             encs = self._tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encs)
@@ -68,9 +95,7 @@ class MiniLMEmbeddings(Embeddings):
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(ids)
         hidden = self._session.run(None, feed)[0]
-        summed = (hidden * mask[..., None]).sum(axis=1)
-        pooled = summed / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
-        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return encs, hidden, mask
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         """Embed as a (n, 384) float32 array; batches are grouped by length to cut padding."""

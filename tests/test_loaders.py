@@ -193,7 +193,7 @@ def test_latin1_text_decodes(tmp_path):
 def test_unicode_text_decodes(tmp_path, encoding):
     path = write_text(tmp_path / "notes.rst", "Zürich   office\r\n\r\n\r\n\r\nÆrø", encoding=encoding)
     document = load(path)
-    assert document.title == "notes"
+    assert document.title == "Zürich office"  # a short first line reads as the headline
     assert document.text == "Zürich office\n\nÆrø"
 
 
@@ -303,3 +303,10 @@ def test_unreadable_file_is_a_load_error():
         )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "cannot read: permission denied"
+
+
+def test_text_title_is_a_headline_first_line_or_the_file_name(tmp_path):
+    headline = write_text(tmp_path / "a.txt", "Cluster results announced\nThe six partners met in June.")
+    sentence = write_text(tmp_path / "b.txt", "The six partners met in June.\nThey agreed a programme.")
+    assert load(headline).title == "Cluster results announced"
+    assert load(sentence).title == "b"

@@ -34,10 +34,10 @@ def safe_filename(name: str) -> str:
     """A plain file name: no folders, no leading dots, only letters, digits, ``._-``."""
     base = os.path.basename(name.replace("\\", "/"))
     base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-")
-    stem, suffix = os.path.splitext(base)
-    stem = stem[:100] or "upload"
-    return f"{stem}{suffix.lower()}"
+    stem, suffix = os.path.splitext(base.lstrip("."))
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:100] or "upload"
+    suffix = re.sub(r"[^A-Za-z0-9.]+", "", suffix).lower()
+    return f"{stem}{suffix}"
 
 
 def human_size(n: int) -> str:

@@ -162,7 +162,7 @@ class AppUI:
         return (
             gr.update(visible=not is_staff),  # login box
             gr.update(visible=is_staff),  # staff panel
-            note or signed_in,
+            note or ("" if is_staff else signed_in),  # login box note
             signed_in,
             *docs,
             _table(staff.FEEDBACK_HEADERS, staff.feedback_rows(self.services) if is_staff else []),
@@ -437,7 +437,8 @@ class AppUI:
             chatbot.example_select(
                 self.fill_example, None, question, queue=False, api_visibility=PRIVATE
             ).then(api_visibility=PRIVATE, **chat_io)
-            chatbot.like(self.on_like, [records, session], None, api_visibility=PRIVATE, queue=False)
+            chatbot.like(self.on_like, [records, session], None, api_visibility=PRIVATE)
+            chatbot.clear(lambda: {}, None, records, queue=False, api_visibility=PRIVATE)
             clear.click(
                 lambda: ([], "", {}), None, [chatbot, question, records], queue=False, api_visibility=PRIVATE
             )

@@ -1,0 +1,162 @@
+"""The web app in headless Chromium (Debian's ``/usr/bin/chromium`` driven by Playwright).
+
+The app runs in openai mode against the fake model server on 127.0.0.1 (``tests/fake_openai.py``),
+which can pause part-way through its stream: that makes the streamed state observable -- the
+first words on screen, the rest and the sources not yet -- without any timing assertion.
+Every step waits for an element; nothing waits for network idle (the queue's stream never idles).
+Screenshots go to ``test-output/<test name>/``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from _helpers_app import STAFF, running_app
+from _helpers_files import write_docx
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from webapp.feedback import FeedbackStore
+
+pytest_plugins = ["tests.fake_openai"]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WAIT_MS = 60_000
+expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, fake_openai_server):
+    env = {
+        "ASSISTANT_ANSWER_MODE": "openai",
+        "OPENAI_BASE_URL": fake_openai_server.base_url,
+        "OPENAI_API_KEY": "test-key",
+        "ASSISTANT_CHAT_MODEL": "fake-model",
+    }
+    with running_app(tmp_path_factory.mktemp("browser-app"), extra_env=env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, app) -> Page:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(app.url + "/")
+    page.locator("#question textarea").wait_for()
+    yield page
+    context.close()
+
+
+def ask(page: Page, question: str) -> None:
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+
+
+def last_answer(page: Page):
+    return page.locator('[data-testid="bot"]:not(:has(.thought-group))').last
+
+
+def test_chat_streams_the_answer_and_opens_its_sources(page, app, fake_openai, output_dir):
+    expect(page.locator("#kb-status")).to_contain_text("fake-model")
+    expect(page.locator("#kb-status")).to_contain_text("1 document, ")
+    page.screenshot(path=output_dir / "01-chat.png")
+
+    fake_openai.hang_after_chunks, fake_openai.hang_s = 3, 8  # three words, then a pause
+    ask(page, "Which partners make up the INNAXE consortium?")
+    answer = last_answer(page)
+    expect(answer).to_contain_text("The INNAXE consortium")
+    # mid-stream: the start of the answer is on screen, its end and the sources are not
+    assert "BIOCAT" not in answer.inner_text()
+    assert page.get_by_text("Sources (").count() == 0
+    page.screenshot(path=output_dir / "02-streaming.png")
+
+    expect(answer).to_contain_text("BIOCAT")
+    expect(answer).to_contain_text("[1]")
+    sources_title = page.get_by_text(re.compile(r"Sources \(\d+ passages?\)"))
+    sources_title.wait_for()
+    link = page.locator(".kb-source a").first
+    expect(link).to_be_hidden()  # the block starts closed
+    sources_title.click()
+    expect(link).to_be_visible()
+    expect(page.locator(".kb-source mark").first).to_contain_text("BIOCAT")
+    href = link.get_attribute("href")
+    assert href == "/files/innaxe-cluster-collaboration-results.txt"
+    served = page.request.get(app.url + href)
+    assert served.ok and "INNAXE" in served.text()
+    page.screenshot(path=output_dir / "03-sources.png")
+
+    page.locator('#chatbot button[aria-label="Like"]').last.click()
+    expect(page.get_by_text("Thanks for the feedback.")).to_be_visible()
+    votes = FeedbackStore(app.data_dir / "feedback.sqlite").items()
+    assert [(v.question, v.vote) for v in votes] == [("Which partners make up the INNAXE consortium?", "up")]
+    assert votes[0].sources == ["[1] innaxe-cluster-collaboration-results.txt"]
+
+
+def test_staff_signs_in_uploads_a_docx_and_the_chat_answers_from_it(page, app, output_dir, tmp_path):
+    page.get_by_role("tab", name="Documents").click()
+    expect(page.locator("#staff-panel")).to_have_count(0)  # nothing staff-only before sign-in
+    page.locator("#login-user textarea").fill(STAFF[0])
+    page.locator("#login-password input").fill("wrong")
+    page.locator("#sign-in").click()
+    expect(page.locator("#login-note")).to_contain_text("Wrong user name or password")
+    page.locator("#login-password input").fill(STAFF[1])
+    page.locator("#sign-in").click()
+    panel = page.locator("#staff-panel").first
+    panel.wait_for()
+    expect(panel).to_contain_text(f"Signed in as {STAFF[0]} (staff)")
+    page.screenshot(path=output_dir / "01-signed-in.png", full_page=True)
+
+    docx = write_docx(
+        tmp_path / "Otter survey 2023.docx",
+        [("Results", "The otter survey counted 14 otters along the river in 2023.")],
+        title="Otter survey",
+    )
+    page.locator("#upload-files input[type=file]").set_input_files(str(docx))
+    expect(page.locator("#upload-files").first).to_contain_text("Otter survey 2023.docx")
+    page.locator("#upload").click()
+    expect(page.locator("#ingest-summary")).to_contain_text("1 added")
+    expect(page.locator("#ingest-report").first).to_contain_text("uploads/Otter_survey_2023.docx")
+    documents = page.locator("#documents-table").first
+    expect(documents).to_contain_text("Otter survey")
+    expect(documents).to_contain_text("uploads/Otter_survey_2023.docx")
+    expect(page.locator("#kb-status")).to_contain_text("2 documents")
+    page.screenshot(path=output_dir / "02-uploaded.png", full_page=True)
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "How many otters did the survey count in 2023?")
+    answer = last_answer(page)
+    expect(answer).to_contain_text("14 otters")
+    page.get_by_text(re.compile(r"Sources \(\d+ passages?\)")).click()
+    expect(page.locator('.kb-source a[href="/files/uploads/Otter_survey_2023.docx"]')).to_be_visible()
+    page.screenshot(path=output_dir / "03-answer-from-upload.png")
+
+    # delete asks to confirm, then the document is gone from the list
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#delete-choice input").click()
+    page.get_by_role("option", name="uploads/Otter_survey_2023.docx").click()
+    page.locator("#delete").click()
+    confirm = page.locator("#delete-confirm").first
+    expect(confirm).to_contain_text("Otter survey")
+    page.screenshot(path=output_dir / "04-confirm-delete.png", full_page=True)
+    page.locator("#delete-yes").click()
+    expect(page.locator("#delete-result")).to_contain_text("Deleted")
+    expect(documents).not_to_contain_text("Otter_survey_2023.docx")
+    page.screenshot(path=output_dir / "05-deleted.png", full_page=True)
