@@ -35,8 +35,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from assistant.models import Passage
+from assistant.prompts import DECLINE_TEXT
 
-DECLINE_MESSAGE = "I couldn't find this in the documents."
+# The core marks an answer as declined when its text starts with DECLINE_TEXT (both modes).
+DECLINE_MESSAGE = DECLINE_TEXT
 CLOSEST_MESSAGE = "The closest passages are listed below."
 
 # --- fitted constants ----------------------------------------------------------------------
@@ -732,12 +734,21 @@ def condense(question: str, history: Sequence[dict[str, Any]]) -> str:
 
 
 class ExtractiveAnswerer:
-    """The no-LLM answerer: quotes the passages' best sentences with [n] markers, or declines."""
+    """The no-LLM answerer: quotes the passages' best sentences with [n] markers, or declines.
+
+    Holds no per-question state, so one instance serves concurrent users. Its weights were
+    fitted on the local MiniLM model; given another embedding model (OpenAI embeddings for
+    retrieval) it still scores sentences with the local one.
+    """
 
     mode = "extractive"
     model = ""
 
-    def __init__(self, embeddings: EmbeddingModel, settings: Any = None) -> None:
+    def __init__(self, embeddings: EmbeddingModel | None = None, settings: Any = None) -> None:
+        if embeddings is None or not hasattr(embeddings, "embed_tokens"):
+            from kb.embeddings import _local
+
+            embeddings = _local(getattr(settings, "embedding_batch_size", 32))
         self.embeddings = embeddings
         self.settings = settings
 

@@ -7,6 +7,7 @@ search never drifts from the collection. It is built lazily on the first questio
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -22,13 +23,21 @@ RRF_K = 60  # the constant from Cormack et al. (2009); robust across collections
 DUPLICATE_JACCARD = 0.9
 
 
+class _BM25(BM25Okapi):
+    """BM25 with Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)): never zero or negative, so a
+    term found in half of a small collection still counts (rank_bm25's Okapi idf gives 0 there)."""
+
+    def _calc_idf(self, nd: dict[str, int]) -> None:
+        self.idf = {w: math.log(1 + (self.corpus_size - n + 0.5) / (n + 0.5)) for w, n in nd.items()}
+
+
 @dataclass
 class _KeywordIndex:
     version: int
     ids: list[str]
     texts: list[str]
     metadatas: list[dict]
-    bm25: BM25Okapi | None
+    bm25: _BM25 | None
     position: dict[str, int]
 
 
@@ -42,7 +51,7 @@ class HybridRetriever:
     # --- keyword side -----------------------------------------------------------------
     def keyword_index(self) -> _KeywordIndex:
         """The BM25 index for the collection's current version (rebuilt if an ingest happened)."""
-        version = self.kb.version()
+        version = self.kb.current_version()
         current = self._index
         if current is not None and current.version == version:
             return current
@@ -57,7 +66,7 @@ class HybridRetriever:
                 ids=data["ids"],
                 texts=texts,
                 metadatas=data["metadatas"] or [],
-                bm25=BM25Okapi(tokenised) if any(tokenised) else None,
+                bm25=_BM25(tokenised) if any(tokenised) else None,
                 position={cid: i for i, cid in enumerate(data["ids"])},
             )
             return self._index

@@ -73,13 +73,19 @@ class MiniLMEmbeddings(Embeddings):
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             encs, hidden, mask = self._run([texts[i] or " " for i in idx])
-            pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+            pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(
+                mask.sum(axis=1, keepdims=True), 1, None
+            )
             pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
             for row, (i, enc) in enumerate(zip(idx, encs)):
                 keep = [k for k, special in enumerate(enc.special_tokens_mask) if not special]
                 vecs = hidden[row, keep]
                 vecs = vecs / np.clip(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12, None)
-                out[i] = ([enc.offsets[k] for k in keep], vecs.astype(np.float32), pooled[row].astype(np.float32))
+                out[i] = (
+                    [enc.offsets[k] for k in keep],
+                    vecs.astype(np.float32),
+                    pooled[row].astype(np.float32),
+                )
         return out
 
     def _run(self, texts: list[str]):

@@ -10,6 +10,7 @@ that lets an unchanged file be skipped without being read or embedded again.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -105,6 +106,8 @@ class KnowledgeBase:
         _meta.create_all(self.engine)
         self._open_collection(check_model)
         self._record_manager = None
+        self._reopen_lock = threading.Lock()
+        self._seen_version = self._own_version = self.version()
 
     # --- Chroma -----------------------------------------------------------------------
     def _open_collection(self, check_model: bool) -> None:
@@ -192,9 +195,31 @@ class KnowledgeBase:
             ).first()
         return row[0] if row else 0
 
+    def current_version(self) -> int:
+        """The version, after making sure this process sees what another process ingested.
+
+        An embedded Chroma client keeps its vector index in memory and does not notice writes
+        by another process (a CLI ingest while the app runs); when the version moved and this
+        process did not move it, the client is reopened. A Chroma server needs none of this.
+        """
+        version = self.version()
+        if version != self._seen_version:
+            with self._reopen_lock:
+                if version != self._own_version and not self.settings.chroma_host:
+                    from chromadb.api.client import SharedSystemClient
+
+                    SharedSystemClient.clear_system_cache()
+                    self.client = _chroma_client(self.settings)
+                    self._open_collection(check_model=True)
+                self._seen_version = version
+        return version
+
     def bump_version(self) -> int:
         t = state_table
-        new = self.version() + 1
+        current = self.version()
+        new = current + 1
+        if current == self._seen_version:  # else another process wrote too: let readers reopen
+            self._own_version = new
         with self.engine.begin() as conn:
             conn.execute(t.delete().where(t.c.collection == self.settings.collection))
             conn.execute(

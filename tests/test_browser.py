@@ -70,6 +70,11 @@ def ask(page: Page, question: str) -> None:
     page.locator("#ask").click()
 
 
+def settle(page: Page) -> None:
+    """Let an opening animation finish before a screenshot (the checks never depend on it)."""
+    page.wait_for_timeout(600)
+
+
 def last_answer(page: Page):
     return page.locator('[data-testid="bot"]:not(:has(.thought-group))').last
 
@@ -101,6 +106,7 @@ def test_chat_streams_the_answer_and_opens_its_sources(page, app, fake_openai, o
     assert href == "/files/innaxe-cluster-collaboration-results.txt"
     served = page.request.get(app.url + href)
     assert served.ok and "INNAXE" in served.text()
+    settle(page)
     page.screenshot(path=output_dir / "03-sources.png")
 
     page.locator('#chatbot button[aria-label="Like"]').last.click()
@@ -146,6 +152,7 @@ def test_staff_signs_in_uploads_a_docx_and_the_chat_answers_from_it(page, app, o
     expect(answer).to_contain_text("14 otters")
     page.get_by_text(re.compile(r"Sources \(\d+ passages?\)")).click()
     expect(page.locator('.kb-source a[href="/files/uploads/Otter_survey_2023.docx"]')).to_be_visible()
+    settle(page)
     page.screenshot(path=output_dir / "03-answer-from-upload.png")
 
     # delete asks to confirm, then the document is gone from the list
