@@ -136,7 +136,9 @@ def test_staff_signs_in_uploads_a_docx_and_the_chat_answers_from_it(page, app, o
         title="Otter survey",
     )
     page.locator("#upload-files input[type=file]").set_input_files(str(docx))
-    expect(page.locator("#upload-files").first).to_contain_text("Otter survey 2023.docx")
+    expect(
+        page.locator("#upload-files").first.get_by_role("cell", name="Otter survey 2023.docx")
+    ).to_be_visible()
     page.locator("#upload").click()
     expect(page.locator("#ingest-summary")).to_contain_text("1 added")
     expect(page.locator("#ingest-report").first).to_contain_text("uploads/Otter_survey_2023.docx")

@@ -101,7 +101,10 @@ def test_groundedness_and_citation_precision():
     assert m.citation_precision(answer, cited) == 1.0
     assert m.citation_precision("The consortium has six partners [1].", cited) == 0.5
     # markers written after the full stop belong to the sentence before them
-    assert m.groundedness("The project ends in June 2024. [2] The consortium has six partners. [1]", cited) == 1.0
+    assert (
+        m.groundedness("The project ends in June 2024. [2] The consortium has six partners. [1]", cited)
+        == 1.0
+    )
     assert m.groundedness("Yes.", cited) is None  # no sentence that makes a claim
     assert m.citation_precision("anything", {}) is None
 
@@ -123,9 +126,13 @@ def test_rates_means_and_percentiles():
 
 def _result(qid: str, answerable: bool, declined: bool, total: float, **metrics: float) -> QuestionResult:
     return QuestionResult(
-        id=qid, question=f"question {qid}?", answerable=answerable, declined=declined,
+        id=qid,
+        question=f"question {qid}?",
+        answerable=answerable,
+        declined=declined,
         answer="I could not find the answer." if declined else "An answer [1].",
-        metrics=metrics, timings={"first_token_s": total / 2, "total_s": total},
+        metrics=metrics,
+        timings={"first_token_s": total / 2, "total_s": total},
     )
 
 
@@ -168,7 +175,10 @@ def test_native_yaml_is_read_with_defaults_and_generated_ids(tmp_path):
     assert first.answer_must_include == [["25", "twenty-five"], ["days"]]
     assert first.reference_answer == ["25 days"]
     assert first.answerable and not qs.questions[1].answerable
-    assert qs.questions[2].history_dicts == [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    assert qs.questions[2].history_dicts == [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+    ]
     assert qs.corpus_dir == (tmp_path / "docs").resolve()
 
 
@@ -177,16 +187,40 @@ def test_native_yaml_is_read_with_defaults_and_generated_ids(tmp_path):
     [
         (
             "questions:\n  - question: ok?\n  - question: Bad?\n    answer_must_include: {a: b}\n",
-            4, "questions[1].answer_must_include", "valid list",
+            4,
+            "questions[1].answer_must_include",
+            "valid list",
         ),
-        ("questions:\n  - question: ok?\n\n  - question: ok too?\n    answerble: false\n",
-         5, "questions[1].answerble", "unknown field"),
-        ("questions:\n  - question: ok?\n  - id: x\n    sources: [a.txt]\n", 3, "questions[1].question", "required"),
-        ("questions:\n  - question: ok?\n    history:\n      - role: bot\n        content: hi\n",
-         4, "questions[0].history[0].role", "'user' or 'assistant'"),
-        ("questions:\n  - question: Who?\n    answerable: false\n    answer_must_include: [[x]]\n",
-         2, "questions[0]", "cannot have answer_must_include"),
-        ("questions:\n  - id: a\n    question: one?\n  - id: a\n    question: two?\n", 4, "questions[1].id", "duplicate"),
+        (
+            "questions:\n  - question: ok?\n\n  - question: ok too?\n    answerble: false\n",
+            5,
+            "questions[1].answerble",
+            "unknown field",
+        ),
+        (
+            "questions:\n  - question: ok?\n  - id: x\n    sources: [a.txt]\n",
+            3,
+            "questions[1].question",
+            "required",
+        ),
+        (
+            "questions:\n  - question: ok?\n    history:\n      - role: bot\n        content: hi\n",
+            4,
+            "questions[0].history[0].role",
+            "'user' or 'assistant'",
+        ),
+        (
+            "questions:\n  - question: Who?\n    answerable: false\n    answer_must_include: [[x]]\n",
+            2,
+            "questions[0]",
+            "cannot have answer_must_include",
+        ),
+        (
+            "questions:\n  - id: a\n    question: one?\n  - id: a\n    question: two?\n",
+            4,
+            "questions[1].id",
+            "duplicate",
+        ),
         ("questions: []\n", 1, "questions", "at least 1"),
     ],
 )
@@ -218,8 +252,11 @@ def test_jsonl_lines_and_header(tmp_path):
     )
     qs = load_questions(path)
     assert qs.name == "lines" and [q.question for q in qs.questions] == ["One?", "Two?"]
-    path.write_text('{"question": "One?"}\n{"question": "Two?"}\n{"question": "Three?", "sources": "a"}\n'
-                    '{"question": 5, "answerable": "maybe"}\n', encoding="utf-8")
+    path.write_text(
+        '{"question": "One?"}\n{"question": "Two?"}\n{"question": "Three?", "sources": "a"}\n'
+        '{"question": 5, "answerable": "maybe"}\n',
+        encoding="utf-8",
+    )
     with pytest.raises(QuestionFileError) as err:
         load_questions(path)
     assert f"{path}:4: questions[3].question: Input should be a valid string" in str(err.value)
@@ -248,33 +285,83 @@ def test_shipped_innaxe_set_is_valid():
 
 def test_squad_importer_on_a_tiny_file(tmp_path):
     path = tmp_path / "squad.json"
-    path.write_text(json.dumps({"version": "v2.0", "data": [{"title": "Tiny Topic", "paragraphs": [
-        {"context": "Rollo led the Norse.", "qas": [
-            {"id": "a1", "question": "Who led the Norse?", "is_impossible": False,
-             "answers": [{"text": "Rollo", "answer_start": 0}, {"text": "Rollo", "answer_start": 0}]},
-            {"id": "a2", "question": "Who led the Danes?", "is_impossible": True, "answers": [],
-             "plausible_answers": [{"text": "Rollo", "answer_start": 0}]},
-        ]},
-        {"context": "Normandy is in France.", "qas": [
-            {"id": "b1", "question": "Where is Normandy?", "answers": [{"text": "France", "answer_start": 12},
-                                                                      {"text": "in France", "answer_start": 9}]},
-        ]},
-    ]}]}), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "version": "v2.0",
+                "data": [
+                    {
+                        "title": "Tiny Topic",
+                        "paragraphs": [
+                            {
+                                "context": "Rollo led the Norse.",
+                                "qas": [
+                                    {
+                                        "id": "a1",
+                                        "question": "Who led the Norse?",
+                                        "is_impossible": False,
+                                        "answers": [
+                                            {"text": "Rollo", "answer_start": 0},
+                                            {"text": "Rollo", "answer_start": 0},
+                                        ],
+                                    },
+                                    {
+                                        "id": "a2",
+                                        "question": "Who led the Danes?",
+                                        "is_impossible": True,
+                                        "answers": [],
+                                        "plausible_answers": [{"text": "Rollo", "answer_start": 0}],
+                                    },
+                                ],
+                            },
+                            {
+                                "context": "Normandy is in France.",
+                                "qas": [
+                                    {
+                                        "id": "b1",
+                                        "question": "Where is Normandy?",
+                                        "answers": [
+                                            {"text": "France", "answer_start": 12},
+                                            {"text": "in France", "answer_start": 9},
+                                        ],
+                                    },
+                                ],
+                            },
+                        ],
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
     assert detect_format(path) == "squad"
     got = load_question_set(path)
     assert [d.name for d in got.documents] == ["tiny-topic-001.txt", "tiny-topic-002.txt"]
     q1, q2, q3 = got.questions.questions
-    assert (q1.id, q1.reference_answer, q1.sources, q1.answerable) == ("a1", ["Rollo"], ["tiny-topic-001.txt"], True)
+    assert (q1.id, q1.reference_answer, q1.sources, q1.answerable) == (
+        "a1",
+        ["Rollo"],
+        ["tiny-topic-001.txt"],
+        True,
+    )
     assert (q2.answerable, q2.reference_answer, q2.sources) == (False, [], [])
     assert q3.reference_answer == ["France", "in France"]
     got.write_documents(tmp_path / "corpus")
-    assert (tmp_path / "corpus" / "tiny-topic-002.txt").read_text(encoding="utf-8") == "Normandy is in France."
+    assert (tmp_path / "corpus" / "tiny-topic-002.txt").read_text(
+        encoding="utf-8"
+    ) == "Normandy is in France."
 
 
 def test_llamaindex_importer_on_a_tiny_file(tmp_path):
     path = tmp_path / "rag_dataset.json"
-    examples = [{"query": "What is PoH?", "reference_contexts": ["Proof of History orders events."],
-                 "reference_answer": "Proof of History.", "query_by": {"type": "ai"}}]
+    examples = [
+        {
+            "query": "What is PoH?",
+            "reference_contexts": ["Proof of History orders events."],
+            "reference_answer": "Proof of History.",
+            "query_by": {"type": "ai"},
+        }
+    ]
     path.write_text(json.dumps({"examples": examples}), encoding="utf-8")
     got = load_question_set(path)
     assert got.format == "llamaindex"
@@ -285,7 +372,10 @@ def test_llamaindex_importer_on_a_tiny_file(tmp_path):
     q = got.questions.questions[0]
     assert [d.name for d in got.documents] == ["paper.txt"] and not got.notes
     assert (q.question, q.reference_answer, q.reference_contexts) == (
-        "What is PoH?", ["Proof of History."], ["Proof of History orders events."])
+        "What is PoH?",
+        ["Proof of History."],
+        ["Proof of History orders events."],
+    )
 
 
 def test_tonic_importer_on_a_tiny_file(tmp_path):
@@ -293,14 +383,31 @@ def test_tonic_importer_on_a_tiny_file(tmp_path):
     essays.mkdir()
     (essays / "hubs.txt").write_text("Written by X\n\nHow to Be a Hub\n\nYou need rich people and nerds.")
     path = tmp_path / "qa.json"
-    path.write_text(json.dumps([
-        {"essay": "hubs.txt", "question": "What makes a hub?", "answer": "Rich people and nerds.",
-         "quote": "You need rich people and nerds."},
-        {"reference_article": "how to be a HUB", "question": "Who is needed?", "answer": "Nerds.",
-         "reference_text": "rich people and nerds"},
-        {"reference_article": "Missing Essay", "question": "What else?", "answer": "Nothing.",
-         "reference_text": "Some text that stands in."},
-    ]), encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "essay": "hubs.txt",
+                    "question": "What makes a hub?",
+                    "answer": "Rich people and nerds.",
+                    "quote": "You need rich people and nerds.",
+                },
+                {
+                    "reference_article": "how to be a HUB",
+                    "question": "Who is needed?",
+                    "answer": "Nerds.",
+                    "reference_text": "rich people and nerds",
+                },
+                {
+                    "reference_article": "Missing Essay",
+                    "question": "What else?",
+                    "answer": "Nothing.",
+                    "reference_text": "Some text that stands in.",
+                },
+            ]
+        ),
+        encoding="utf-8",
+    )
     assert detect_format(path) == "tonic"
     got = load_question_set(path)
     assert sorted(d.name for d in got.documents) == ["hubs.txt", "missing-essay.txt"]
@@ -349,9 +456,17 @@ def _report(**summary: float | None) -> EvaluationReport:
     base_summary, counts = summarize(results)
     base_summary.update(summary)
     return EvaluationReport(
-        name="demo <set>", questions_file="demo.yaml", format="native", created_at="2025-01-01T00:00:00+00:00",
-        mode="extractive", k=5, settings={"top_k": 5}, corpus={"fingerprint": "abc", "documents": 1, "chunks": 2},
-        summary=base_summary, counts=counts, results=results,
+        name="demo <set>",
+        questions_file="demo.yaml",
+        format="native",
+        created_at="2025-01-01T00:00:00+00:00",
+        mode="extractive",
+        k=5,
+        settings={"top_k": 5},
+        corpus={"fingerprint": "abc", "documents": 1, "chunks": 2},
+        summary=base_summary,
+        counts=counts,
+        results=results,
     )
 
 
@@ -447,10 +562,14 @@ def tiny_set(tmp_path) -> Path:
     docs.mkdir(parents=True)
     (docs / "leave.md").write_text(
         "# Annual leave\n\nStaff get 25 days of annual leave per year. "
-        "Unused days can be carried over until 31 March of the next year.\n", encoding="utf-8")
+        "Unused days can be carried over until 31 March of the next year.\n",
+        encoding="utf-8",
+    )
     (docs / "travel.txt").write_text(
         "Travel expenses are reimbursed within 30 days of the claim. "
-        "Train travel is preferred for journeys under 500 km.\n", encoding="utf-8")
+        "Train travel is preferred for journeys under 500 km.\n",
+        encoding="utf-8",
+    )
     path = tmp_path / "set" / "tiny.yaml"
     path.write_text(TINY_SET, encoding="utf-8")
     return path
@@ -480,8 +599,19 @@ def test_cli_end_to_end_with_baseline_and_gate(tiny_set, tmp_path, monkeypatch, 
     assert 0.0 <= data["summary"]["semantic_similarity"] <= 1.0
 
     second = output_dir / "second"
-    code = main([str(tiny_set), "--out", str(second), "--baseline", str(first / "report.json"),
-                 "--fail-under", "must_include=1.01", "--concurrency", "1"])
+    code = main(
+        [
+            str(tiny_set),
+            "--out",
+            str(second),
+            "--baseline",
+            str(first / "report.json"),
+            "--fail-under",
+            "must_include=1.01",
+            "--concurrency",
+            "1",
+        ]
+    )
     assert code == 1  # no score can reach 1.01: the gate fails
     again = json.loads((second / "report.json").read_text(encoding="utf-8"))
     assert again["baseline"]["same_corpus"] and again["baseline"]["same_questions"]
@@ -497,7 +627,9 @@ def test_openai_mode_is_judged_by_the_configured_model(tiny_set, make_settings, 
         return quoting(body)
 
     fake_openai.reply = reply
-    settings = make_settings(answer_mode="openai", openai_base_url=fake_openai.base_url, chat_model="judge-me")
+    settings = make_settings(
+        answer_mode="openai", openai_base_url=fake_openai.base_url, chat_model="judge-me"
+    )
     seen: list[tuple[int, int]] = []
     report = run_evaluation(tiny_set, settings, limit=3, progress=lambda d, t, q: seen.append((d, t)))
     assert report.mode == "openai" and report.model == "judge-me"
@@ -507,6 +639,20 @@ def test_openai_mode_is_judged_by_the_configured_model(tiny_set, make_settings, 
     judged = [b for b in fake_openai.chat_requests() if "grading the answer" in system_text(b)]
     assert len(judged) == 3 and {b["model"] for b in judged} == {"judge-me"}
     assert report.paths == {}  # no out_dir: nothing written
+
+
+def test_without_a_corpus_the_current_index_is_used(tiny_set, make_settings, tmp_path):
+    from ingest.pipeline import ingest
+
+    settings = make_settings(corpus_dir=tiny_set.parent / "docs")
+    assert not ingest(None, settings).failed
+    no_corpus = tmp_path / "no-corpus.yaml"
+    no_corpus.write_text(TINY_SET.replace("corpus: docs\n", ""), encoding="utf-8")
+    report = run_evaluation(no_corpus, settings, out_dir=tmp_path / "out", limit=1, concurrency=1)
+    assert report.corpus["isolated"] is False and report.corpus["documents"] == 2
+    assert str(settings.data_dir) in report.corpus["dir"]
+    assert Path(report.paths["html"]).is_file()
+    assert [r.id for r in report.results] == ["leave"]
 
 
 def test_judge_reply_parsing():

@@ -374,6 +374,7 @@ class AppUI:
                             interactive=False,
                             label="Ingest report",
                             wrap=True,
+                            column_widths=["40%", "12%", "8%", "40%"],
                             elem_id="ingest-report",
                         )
                         gr.Markdown("### Documents")
@@ -383,6 +384,7 @@ class AppUI:
                             interactive=False,
                             label="Indexed documents",
                             wrap=True,
+                            column_widths=["34%", "34%", "8%", "10%", "14%"],
                             elem_id="documents-table",
                         )
                         with gr.Row():

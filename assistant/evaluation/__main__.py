@@ -47,9 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="documents to evaluate against, ingested into a temporary index "
         "(default: the set's corpus / imported documents, else the current index)",
     )
-    p.add_argument(
-        "--out", type=Path, default=None, help="folder for the reports (default: eval-reports/<name>)"
-    )
+    p.add_argument("--out", type=Path, default=None, help="folder for the reports (default: reports/<name>)")
     p.add_argument("--baseline", type=Path, default=None, help="an earlier report.json to compare with")
     p.add_argument(
         "--fail-under",
@@ -112,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.corpus is not None and not args.corpus.is_dir():
         print(f"error: --corpus {args.corpus} is not a folder", file=sys.stderr)
         return 2
-    out = args.out or Path("eval-reports") / _safe(loaded.questions.name or args.questions.stem)
+    out = args.out or Path("reports") / _safe(loaded.questions.name or args.questions.stem)
 
     from tqdm import tqdm
 

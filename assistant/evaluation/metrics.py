@@ -225,7 +225,9 @@ def answer_sentences(answer: str) -> list[tuple[str, set[int]]]:
         pieces.append([raw])
     out = []
     for text, *extra in pieces:
-        cited = {int(n) for m in _CITATION.finditer(text + " ".join(extra)) for n in re.split(r"[,;]", m.group(1))}
+        cited = {
+            int(n) for m in _CITATION.finditer(text + " ".join(extra)) for n in re.split(r"[,;]", m.group(1))
+        }
         sentence = _CITATION.sub("", text).strip()
         if len(content_words(sentence)) >= 2:
             out.append((sentence, cited))

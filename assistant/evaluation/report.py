@@ -306,10 +306,7 @@ def bar_chart(rows: list[tuple[str, float, float | None]], width: int = 700) -> 
     label_w, row_h, pad = 210, 24, 8
     bar_w = width - label_w - 70
     height = pad * 2 + row_h * len(rows) + 18
-    out = [
-        f'<svg width="{width}" height="{height}" role="img" '
-        f'aria-label="metric bars">'
-    ]
+    out = [f'<svg width="{width}" height="{height}" role="img" aria-label="metric bars">']
     for t in (0, 0.25, 0.5, 0.75, 1.0):
         x = label_w + bar_w * t
         out.append(f'<line x1="{x:.1f}" y1="{pad}" x2="{x:.1f}" y2="{height - 18}" stroke="#e3e6eb"/>')
@@ -353,10 +350,7 @@ def histogram(series: dict[str, list[float]], width: int = 700, bins: int = 12) 
     colours = ["#3b6fd4", "#e0a526", "#2e9d57"]
     group_w = plot_w / nbins
     bar_w = max(2.0, (group_w - 4) / len(series))
-    out = [
-        f'<svg width="{width}" height="{height}" role="img" '
-        f'aria-label="latency histogram">'
-    ]
+    out = [f'<svg width="{width}" height="{height}" role="img" aria-label="latency histogram">']
     for j, name in enumerate(series):
         out.append(
             f'<rect x="{left + j * 150}" y="6" width="12" height="12" fill="{colours[j % 3]}"/>'
@@ -426,6 +420,7 @@ def to_html(report: EvaluationReport) -> str:
     parts += [
         f"<div class='card'><small>{_e(t)}</small><b>{_e(v)}</b><small>{_e(h)}</small></div>"
         for t, v, h in cards
+        if v != "–"
     ]
     parts.append("</div>")
 
@@ -472,7 +467,7 @@ def to_html(report: EvaluationReport) -> str:
     bars = [
         (METRICS[name].label, v, base.get(name))
         for name, info, v, _ in _summary_rows(report)
-        if info.unit == "rate"
+        if info.unit == "rate" and info.higher_is_better
     ]
     parts.append("<h2>Metrics</h2>")
     if bars:

@@ -340,6 +340,7 @@ def run_evaluation(
             run_settings = settings
             assistant = Assistant.from_settings(settings)
             kb = assistant.kb
+            stack.callback(_close, kb)  # our own client; Chroma counts references per data dir
             corpus_info["dir"] = f"(current index in {settings.data_dir})"
         corpus_info.update(corpus_fingerprint(kb))
         k = run_settings.top_k
