@@ -122,11 +122,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--questions", type=int, default=5, help="questions per client")
     p.add_argument("--concurrency-limit", type=int, default=None, help="ASSISTANT_CONCURRENCY_LIMIT")
+    p.add_argument(
+        "--fake-model-latency",
+        type=float,
+        default=None,
+        metavar="S",
+        help="answer in openai mode from the tests' fake model server, which waits S seconds per "
+        "answer (shows how the queue's concurrency limit serves users while a model is slow)",
+    )
     p.add_argument("--out", type=Path, default=REPO / "test-output" / "benchmarks" / "app_load.json")
     args = p.parse_args(argv)
 
     extra = {"ASSISTANT_CONCURRENCY_LIMIT": str(args.concurrency_limit)} if args.concurrency_limit else {}
-    result: dict = {"cpu_count": os.cpu_count()}
+    result: dict = {"cpu_count": os.cpu_count(), "mode": "extractive"}
+    fake = None
+    if args.fake_model_latency is not None:
+        from fake_openai import FakeOpenAI
+
+        fake = FakeOpenAI(hang_s=args.fake_model_latency).start()
+        extra |= {"ASSISTANT_ANSWER_MODE": "openai", "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "x"}
+        result["mode"] = f"openai (fake model, {args.fake_model_latency}s per answer)"
     with tempfile.TemporaryDirectory(prefix="app-load-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
@@ -153,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
                 "start_to_first_answer_s": round(healthy + connect + answer, 2),
             }
 
+    if fake is not None:
+        fake.stop()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
     cold, ld, warm = result["cold_start"], result["load"], result["warm_restart"]

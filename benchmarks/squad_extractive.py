@@ -65,7 +65,9 @@ def load_squad(path: Path = SQUAD) -> tuple[list[str], list[Question]]:
             paragraphs.append(para["context"])
             for qa in para["qas"]:
                 answerable = not qa.get("is_impossible", False)
-                answers = [a["text"] for a in (qa["answers"] if answerable else qa.get("plausible_answers", []))]
+                answers = [
+                    a["text"] for a in (qa["answers"] if answerable else qa.get("plausible_answers", []))
+                ]
                 questions.append(Question(qa["id"], qa["question"], idx, answerable, answers))
     return paragraphs, questions
 
@@ -79,7 +81,9 @@ def load_offtopic(limit: int = 30) -> list[Question]:
     eval_data = SQUAD.parent.parent
     out: list[Question] = []
     pg = json.loads((eval_data / "paul_graham_essays" / "qa_pairs.json").read_text(encoding="utf-8"))
-    sol = json.loads((eval_data / "llamaindex_blockchain_solana" / "rag_dataset.json").read_text(encoding="utf-8"))
+    sol = json.loads(
+        (eval_data / "llamaindex_blockchain_solana" / "rag_dataset.json").read_text(encoding="utf-8")
+    )
     texts = [q["question"] for q in pg[:limit]] + [e["query"] for e in sol["examples"][:limit]]
     for i, text in enumerate(texts):
         out.append(Question(f"offtopic-{i}", text, -1 - i, False, [], offtopic=True))
@@ -206,8 +210,12 @@ class SimpleRetriever:
             pi, ci, text = self.chunks[i]
             out.append(
                 Passage(
-                    n=rank + 1, id=f"p{pi}-{ci}", text=text, source=f"paragraph_{pi:02d}.txt",
-                    score=float(sims[i]), dense_score=float(sims[i]),
+                    n=rank + 1,
+                    id=f"p{pi}-{ci}",
+                    text=text,
+                    source=f"paragraph_{pi:02d}.txt",
+                    score=float(sims[i]),
+                    dense_score=float(sims[i]),
                 )
             )
         return out
@@ -235,7 +243,9 @@ class AssistantRetriever:
         )
         t0 = time.perf_counter()
         report = ingest([corpus], settings)
-        print(f"ingested {len(report.files)} files, {report.chunks_embedded} chunks in {time.perf_counter() - t0:.1f}s")
+        print(
+            f"ingested {len(report.files)} files, {report.chunks_embedded} chunks in {time.perf_counter() - t0:.1f}s"
+        )
         self.assistant = Assistant.from_settings(settings)
 
     def passages(self, question: str) -> list[Passage]:
@@ -319,8 +329,16 @@ def feature_matrix(items: list[Item]) -> np.ndarray:
 # The sign each weight must have for the model to make sense outside SQuAD: more evidence never
 # lowers confidence. Features whose fitted weight comes out the other way are dropped.
 SIGNS = {
-    "retrieval": 1, "sent_cos": 1, "cov_sent": 1, "cov_passage": 1, "align_min": 1, "align_mean": 1,
-    "missing_word": -1, "missing_name": -1, "missing_number": -1, "type_missing": -1,
+    "retrieval": 1,
+    "sent_cos": 1,
+    "cov_sent": 1,
+    "cov_passage": 1,
+    "align_min": 1,
+    "align_mean": 1,
+    "missing_word": -1,
+    "missing_name": -1,
+    "missing_number": -1,
+    "type_missing": -1,
 }
 
 
@@ -465,7 +483,10 @@ def evaluate(items: list[Item], emb: CachedEmbeddings, retriever) -> dict[str, f
 
 def baseline_auc(items: list[Item]) -> float:
     squad = [it for it in items if not it.q.offtopic]
-    return auc([max((p.dense_score or 0.0 for p in it.passages), default=0.0) for it in squad], [it.q.answerable for it in squad])
+    return auc(
+        [max((p.dense_score or 0.0 for p in it.passages), default=0.0) for it in squad],
+        [it.q.answerable for it in squad],
+    )
 
 
 def fit(items: list[Item], l2: float) -> None:
@@ -476,23 +497,43 @@ def fit(items: list[Item], l2: float) -> None:
     """
     empty = [it for it in items if not it.cands]
     items = [it for it in items if it.cands]
-    print(f"{len(empty)} questions got no passage ({sum(it.q.answerable for it in empty)} of them answerable)")
+    print(
+        f"{len(empty)} questions got no passage ({sum(it.q.answerable for it in empty)} of them answerable)"
+    )
     rate, w_lex, w_align, w_rank = fit_selection(items)
-    print(f"sentence choice: W_LEX={w_lex} W_ALIGN={w_align} W_RANK={w_rank} -> gold in chosen sentence {rate:.3f}")
+    print(
+        f"sentence choice: W_LEX={w_lex} W_ALIGN={w_align} W_RANK={w_rank} -> gold in chosen sentence {rate:.3f}"
+    )
     x = feature_matrix(items)
     y = np.array([it.q.answerable for it in items], dtype=np.float64)
     squad = np.array([not it.q.offtopic for it in items])
     for name, col in zip(ex.DECLINE_FEATURES, x.T):
-        print(f"  feature {name:15s} AUC alone (SQuAD) {auc(col[squad].tolist(), (y[squad] == 1).tolist()):.3f}")
+        print(
+            f"  feature {name:15s} AUC alone (SQuAD) {auc(col[squad].tolist(), (y[squad] == 1).tolist()):.3f}"
+        )
     cv = []
     for seed in range(5):
         scores, decided, _ = cross_validate(items, x, seed=seed, l2=l2)
         ys, ds, off = y[squad], decided[squad], decided[~squad]
-        cv.append((auc(scores[squad].tolist(), (ys == 1).tolist()), ds[ys == 1].mean(), (~ds[ys == 0]).mean(),
-                   (~off).mean() if len(off) else float("nan")))
+        cv.append(
+            (
+                auc(scores[squad].tolist(), (ys == 1).tolist()),
+                ds[ys == 1].mean(),
+                (~ds[ys == 0]).mean(),
+                (~off).mean() if len(off) else float("nan"),
+            )
+        )
+        if seed == 0:
+            held_scores, held_y = scores[squad], y[squad]
     cv_arr = np.array(cv)
-    print("HELD-OUT (5-fold by paragraph, mean of 5 shuffles): AUC {:.3f}  answered-when-answerable {:.3f}  "
-          "declined-when-unanswerable {:.3f}  declined-off-topic {:.3f}".format(*cv_arr.mean(axis=0)))
+    print("held-out operating points (seed 0): answered-when-answerable -> declined-when-unanswerable")
+    for target in (0.6, 0.7, 0.8, 0.9):
+        t = np.quantile(held_scores[held_y == 1], 1 - target)
+        print(f"  {target:.1f} -> {(held_scores[held_y == 0] < t).mean():.3f}")
+    print(
+        "HELD-OUT (5-fold by paragraph, mean of 5 shuffles): AUC {:.3f}  answered-when-answerable {:.3f}  "
+        "declined-when-unanswerable {:.3f}  declined-off-topic {:.3f}".format(*cv_arr.mean(axis=0))
+    )
     bias, weights, threshold = fit_all(items, x, l2)
     print("\n# paste into assistant/extractive.py")
     print(f"W_COS = {ex.W_COS}\nW_LEX = {w_lex}\nW_ALIGN = {w_align}\nW_RANK = {w_rank}")

@@ -10,7 +10,18 @@ import sys
 
 import httpx
 import pytest
-from _helpers_app import REPO, STAFF, VIEWER, call, chat, client, free_port, message_text, running_app
+from _helpers_app import (
+    REPO,
+    STAFF,
+    VIEWER,
+    call,
+    chat,
+    client,
+    fn_index,
+    free_port,
+    message_text,
+    running_app,
+)
 from _helpers_files import write_docx, write_text
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
@@ -125,7 +136,7 @@ def test_staff_upload_then_the_chat_answers_from_it_then_delete(app, tmp_path):
     assert "uploads/Heron_rules_2024.docx" in [row[1] for row in documents["data"]]
     assert (app.data_dir / "uploads" / "Heron_rules_2024.docx").is_file()
 
-    messages = chat(client(app.url), "How much is the heron tariff for members?")
+    messages = chat(client(app.url), "What is the heron tariff for cluster members?")
     assert "420 euros" in message_text(messages[1])
     link = '/files/uploads/Heron_rules_2024.docx"'
     assert link in message_text(sources_of(messages)[0])
@@ -141,8 +152,23 @@ def test_staff_upload_then_the_chat_answers_from_it_then_delete(app, tmp_path):
     assert "uploads/Heron_rules_2024.docx" not in [row[1] for row in documents["data"]]
     assert not (app.data_dir / "uploads" / "Heron_rules_2024.docx").exists()
     assert httpx.get(f"{app.url}/files/uploads/Heron_rules_2024.docx", timeout=10).status_code == 404
-    after = chat(client(app.url), "How much is the heron tariff for members?")
-    assert "420" not in message_text(after[1])
+    after = chat(client(app.url), "What is the heron tariff for cluster members?")
+    assert "420" not in "".join(message_text(m) for m in after)
+
+
+def test_the_chat_answers_while_an_ingest_is_running(app):
+    """An ingest in progress (here: waiting on the data dir's ingest lock) never holds up questions."""
+    from filelock import FileLock
+
+    staff = client(app.url)
+    call(staff, "staff_login", *STAFF)
+    with FileLock(str(app.data_dir / "ingest.lock")):
+        job = staff.submit(fn_index=fn_index(staff, "staff_reingest"))
+        messages = chat(client(app.url), QUESTION)
+        assert "BIOCAT" in message_text(messages[1])
+        assert not job.done()  # the re-ingest is still waiting for the lock we hold
+    summary, *_ = job.result(timeout=120)
+    assert "Ingest finished" in summary
 
 
 def test_upload_of_a_disallowed_type_is_refused(app, tmp_path):
@@ -166,7 +192,7 @@ def _staff_calls(tmp_path):
         "staff_delete": (source,),
         "staff_feedback": (),
         "staff_feedback_csv": (),
-        "staff_evaluation": (),
+        "staff_evaluation": ("innaxe.yaml", 1),
     }
 
 
@@ -213,6 +239,17 @@ def test_staff_feedback_view_and_csv_export(app):
     csv_text = httpx.get(export["value"]["url"], timeout=10).text
     assert csv_text.splitlines()[0] == "id,time_utc,user,vote,question,answer,sources"
     assert "Q1?" in csv_text
+
+
+def test_staff_runs_an_evaluation_question_set(app):
+    staff = client(app.url)
+    call(staff, "staff_login", *STAFF)
+    markdown, html_file = call(staff, "staff_evaluation", "innaxe.yaml", 2)
+    assert markdown.startswith("# Evaluation: innaxe")
+    assert "questions: 2" in markdown
+    assert "<html" in httpx.get(html_file["value"]["url"], timeout=10).text.lower()
+    with pytest.raises(AppError, match="list of choices|question sets"):
+        call(staff, "staff_evaluation", "../users.json", 0)
 
 
 # --- require_login, nothing ingested, model down ---------------------------------------------------
@@ -335,6 +372,11 @@ def test_sources_block_highlights_the_quote_and_links_pdf_pages():
     assert msg.metadata["title"] == "Sources (1 passage)"
     assert 'href="/files/a%20b.pdf#page=3"' in msg.content and "A, p. 3" in msg.content
     assert sources_message(Answer(question="q", text="I don't know.", declined=True)) is None
+    closest = sources_message(Answer(question="q", text="Not found.", declined=True, passages=[p]))
+    assert closest.metadata["title"] == "Closest passages, not an answer (1 passage)"
+    assert "<mark>" not in closest.content and "a%20b.pdf" in closest.content
+    failed = Answer(question="q", text="The model is down.", declined=True, error="unreachable", passages=[p])
+    assert sources_message(failed) is None
 
 
 def test_history_for_the_assistant_drops_sources_blocks():

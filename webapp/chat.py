@@ -18,6 +18,8 @@ from assistant.history import message_text
 from assistant.models import Answer, Citation, Passage
 
 SOURCES_TITLE = "Sources"
+CLOSEST_TITLE = "Closest passages, not an answer"
+CLOSEST_SHOWN = 3
 UNEXPECTED_ERROR = (
     "Sorry, something went wrong while answering. Please try again in a moment; "
     "if it keeps happening, tell the staff who run this assistant."
@@ -67,15 +69,23 @@ def source_html(citation: Citation) -> str:
 
 
 def sources_message(answer: Answer) -> gr.ChatMessage | None:
-    """The collapsible block under an answer listing each cited passage (closed at first)."""
-    if not answer.citations:
+    """The collapsible block under an answer (closed at first): each cited passage, or, when
+    the assistant declined, the closest passages it found, so the reader can look for themselves.
+    """
+    if answer.error:
         return None
-    body = "\n".join(source_html(c) for c in answer.citations)
-    n = len(answer.citations)
+    if answer.citations:
+        items, title = answer.citations, SOURCES_TITLE
+    elif answer.declined and answer.passages:
+        items = [Citation(n=p.n, passage=p) for p in answer.passages[:CLOSEST_SHOWN]]
+        title = CLOSEST_TITLE
+    else:
+        return None
+    n = len(items)
     return gr.ChatMessage(
         role="assistant",
-        content=body,
-        metadata={"title": f"{SOURCES_TITLE} ({n} passage{'s' if n != 1 else ''})", "status": "done"},
+        content="\n".join(source_html(c) for c in items),
+        metadata={"title": f"{title} ({n} passage{'s' if n != 1 else ''})", "status": "done"},
     )
 
 

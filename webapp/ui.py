@@ -16,10 +16,9 @@ The chat is one ``chat`` API endpoint (a streaming generator run in Gradio's thr
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import json
 import logging
+import time
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -27,6 +26,7 @@ import gradio as gr
 from assistant.models import Answer
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.report import IngestReport
+from kb.settings import PROJECT_ROOT
 from kb.store import IngestBusy
 from webapp import staff
 from webapp.auth import PermissionDenied, User, require_staff
@@ -37,6 +37,7 @@ from webapp.services import Services
 log = logging.getLogger(__name__)
 
 PRIVATE = "private"
+EVALS_DIR = PROJECT_ROOT / "evals"
 CSS = """
 #kb-status { font-size: 0.9em; opacity: 0.85; }
 .kb-source { margin: 0.2em 0 0.9em 0; }
@@ -126,7 +127,7 @@ class AppUI:
         ).__dict__
         records[answer_index] = record
         block = sources_message(answer)
-        if block is not None and not answer.error:
+        if block is not None:
             history.append(block)
             records[len(history) - 1] = record
         yield history, "", records, self.services.status_line()
@@ -285,27 +286,40 @@ class AppUI:
         return gr.update(value=str(staff.export_feedback_csv(self.services)), visible=True)
 
     # --- evaluation (staff) -------------------------------------------------------------------
-    def run_evaluation(self, session: str | None, request: gr.Request, progress: gr.Progress = gr.Progress()):
-        self._staff(session, request)
+    def run_evaluation(
+        self,
+        question_set: str | None,
+        limit: float | None,
+        session: str | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
+    ):
+        """Run a question set from ``evals/`` (only those: no path comes from the browser)."""
+        user = self._staff(session, request)
+        sets = question_sets()
+        if question_set not in sets:
+            raise gr.Error("Choose one of the question sets in evals/.")
+        from assistant.evaluation import QuestionFileError, run_evaluation
+        from assistant.evaluation.report import to_markdown
+
+        out_dir = (
+            self.settings.data_dir
+            / "reports"
+            / time.strftime(f"{Path(question_set).stem}-%Y%m%d-%H%M%S", time.gmtime())
+        )
+        log.info("%s runs the evaluation %s", user.name, question_set)
+        progress(0, desc="Evaluating")
         try:
-            module = importlib.import_module("assistant.evaluation")
-            run = module.run_evaluation
-        except (ImportError, AttributeError):
-            return "The evaluation module is not installed in this build."
-        available = {
-            "settings": self.settings,
-            "assistant": self.services.assistant,
-            "kb": self.services.kb,
-            "progress": _ingest_progress(progress),
-        }
-        wanted = inspect.signature(run).parameters
-        result = run(**{k: v for k, v in available.items() if k in wanted})
-        for method in ("to_markdown", "summary"):
-            if callable(getattr(result, method, None)):
-                return getattr(result, method)()
-        if hasattr(result, "model_dump_json"):
-            return f"```json\n{result.model_dump_json(indent=2)}\n```"
-        return f"```json\n{json.dumps(result, indent=2, default=str)}\n```"
+            report = run_evaluation(
+                sets[question_set],
+                self.settings,
+                out_dir=out_dir,
+                limit=int(limit) if limit else None,
+                progress=_ingest_progress(progress, "Question"),
+            )
+        except (QuestionFileError, FileNotFoundError) as exc:
+            raise gr.Error(str(exc)) from None
+        return to_markdown(report), gr.update(value=report.paths["html"], visible=True)
 
     # --- layout -------------------------------------------------------------------------------
     def build(self) -> gr.Blocks:
@@ -414,12 +428,24 @@ class AppUI:
 
                 with gr.Tab("Evaluation", id="evaluation"):
                     gr.Markdown(
-                        "Runs the evaluation question set against the current index (staff only; "
-                        "sign in on the Documents tab)."
+                        "Runs a question set from `evals/` against the assistant as configured and "
+                        "reports retrieval, answer and refusal metrics (staff only; sign in on the "
+                        "Documents tab). See `python -m assistant.evaluation --help` for more options."
                     )
                     with gr.Column(visible=False) as eval_panel:
+                        with gr.Row():
+                            eval_set = gr.Dropdown(
+                                choices=list(question_sets()),
+                                label="Question set",
+                                elem_id="eval-set",
+                                scale=3,
+                            )
+                            eval_limit = gr.Number(
+                                value=0, precision=0, minimum=0, label="First N questions (0 = all)", scale=1
+                            )
                         eval_btn = gr.Button("Run evaluation", variant="primary", elem_id="run-evaluation")
-                        eval_out = gr.Markdown()
+                        eval_out = gr.Markdown(elem_id="evaluation-report")
+                        eval_file = gr.File(label="HTML report", visible=False, interactive=False)
 
             # chat: one public endpoint; example clicks reuse the same handler privately
             chat_io = dict(
@@ -530,8 +556,8 @@ class AppUI:
             )
             eval_btn.click(
                 self.run_evaluation,
-                [session],
-                eval_out,
+                [eval_set, eval_limit, session],
+                [eval_out, eval_file],
                 api_name="staff_evaluation",
                 api_visibility=PRIVATE,
                 concurrency_id="evaluation",
@@ -540,9 +566,11 @@ class AppUI:
         return demo
 
 
-def _ingest_progress(progress: gr.Progress):
-    def report(done: int, total: int, source: str) -> None:
-        progress((done, total or None), desc=f"Ingesting {source}" if source else "Finishing", unit="files")
+def _ingest_progress(progress: gr.Progress, what: str = "Ingesting"):
+    """Adapts ``progress(done, total, name)`` callbacks (ingest, evaluation) to ``gr.Progress``."""
+
+    def report(done: int, total: int, name: str) -> None:
+        progress((done, total or None), desc=f"{what} {name}" if name else "Finishing", unit="steps")
 
     return report
 
@@ -557,6 +585,17 @@ STAFF_ENDPOINTS = (
     "staff_feedback_csv",
     "staff_evaluation",
 )
+
+
+def question_sets() -> dict[str, Path]:
+    """The evaluation question sets shipped in ``evals/``, by file name."""
+    if not EVALS_DIR.is_dir():
+        return {}
+    return {
+        p.name: p
+        for p in sorted(EVALS_DIR.iterdir())
+        if p.suffix.lower() in (".yaml", ".yml", ".json", ".jsonl") and p.is_file()
+    }
 
 
 def build_ui(services: Services) -> gr.Blocks:

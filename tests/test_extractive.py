@@ -1,0 +1,242 @@
+"""The offline answerer: picks the sentence that answers, cites it, declines without evidence,
+and turns follow-ups into standalone questions. Real MiniLM embeddings throughout."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from assistant.extractive import (
+    CLOSEST_MESSAGE,
+    DECLINE_MESSAGE,
+    ExtractiveAnswerer,
+    answer_from_passages,
+    condense,
+    expected_type,
+    key_terms,
+    split_sentences,
+)
+from assistant.models import Passage
+from assistant.prompts import DECLINE_TEXT
+from kb.embeddings import MiniLMEmbeddings
+from tests.conftest import EVAL_DATA
+
+
+@pytest.fixture(scope="module")
+def embeddings() -> MiniLMEmbeddings:
+    return MiniLMEmbeddings()
+
+
+def passage(n: int, text: str, score: float = 0.6, source: str = "handbook.md") -> Passage:
+    return Passage(n=n, id=f"c{n}", text=text, source=source, score=score, dense_score=score)
+
+
+BACKUPS = passage(
+    1,
+    "The platform team runs the nightly jobs. Database backups are kept for 35 days in the "
+    "Frankfurt bucket. Restores are requested through the service desk and take about two hours.",
+)
+ONBOARDING = passage(
+    2,
+    "New employees get their laptop on the first day. Accounts for the wiki and the chat are "
+    "created by the IT helpdesk. The onboarding buddy explains the expense policy.",
+    score=0.3,
+)
+TRAVEL = passage(
+    3,
+    "Travel must be booked through the Orbit portal. Flights longer than six hours may be booked "
+    "in premium economy. Hotel costs are reimbursed up to the city limit.",
+    score=0.35,
+)
+
+
+def markers(text: str) -> set[int]:
+    return {int(n) for n in re.findall(r"\[(\d+)\]", text)}
+
+
+# --- answering --------------------------------------------------------------------------------
+
+
+def test_picks_the_sentence_that_answers(embeddings):
+    r = answer_from_passages("How long are database backups kept?", [BACKUPS, ONBOARDING, TRAVEL], embeddings)
+    assert not r.declined
+    assert "35 days" in r.text
+    assert markers(r.text) == {1}
+    assert "35 days" in r.quotes[1]
+    assert "laptop" not in r.text and "Orbit" not in r.text
+
+
+def test_answer_comes_from_whichever_passage_holds_it(embeddings):
+    r = answer_from_passages(
+        "Which portal is travel booked through?", [BACKUPS, ONBOARDING, TRAVEL], embeddings
+    )
+    assert not r.declined
+    assert "Orbit portal" in r.text
+    assert 3 in markers(r.text)
+    assert 0.0 <= r.confidence <= 1.0
+
+
+def test_markers_and_quotes_refer_to_passage_numbers(embeddings):
+    renumbered = [BACKUPS.model_copy(update={"n": 7}), TRAVEL.model_copy(update={"n": 4})]
+    r = answer_from_passages("How long are database backups kept?", renumbered, embeddings)
+    assert not r.declined
+    assert markers(r.text) <= {4, 7} and 7 in markers(r.text)
+    assert set(r.quotes) <= {4, 7}
+    for n, quote in r.quotes.items():
+        source = next(p for p in renumbered if p.n == n)
+        assert all(sentence in source.text for sentence in split_sentences(quote))
+    for sentence, n in r.sentences:  # every sentence of the answer is followed by its marker
+        assert f"{sentence} [{n}]" in r.text
+
+
+def test_declines_when_a_key_name_of_the_question_is_absent(embeddings):
+    r = answer_from_passages(
+        "How long does the Zephyrine archive keep its backups?", [BACKUPS, ONBOARDING], embeddings
+    )
+    assert r.declined
+    assert r.text.startswith(DECLINE_MESSAGE)
+    assert r.quotes == {}
+
+
+def test_declines_when_the_questions_year_is_absent(embeddings):
+    p = passage(1, "The Duchy of Normandy began in 911 as a fiefdom. It was established by treaty.")
+    assert not answer_from_passages("When did the Duchy of Normandy begin?", [p], embeddings).declined
+    assert answer_from_passages("What duchy began in 1204 as a fiefdom?", [p], embeddings).declined
+
+
+def test_off_topic_question_is_declined_with_a_clear_message(embeddings):
+    r = answer_from_passages("What is a good recipe for banana bread?", [BACKUPS, TRAVEL], embeddings)
+    assert r.declined
+    assert r.text.startswith(DECLINE_TEXT)  # the core recognises a decline by this sentence
+    assert r.confidence < 0.5
+
+
+def test_decline_mentions_closest_passages_only_when_something_is_related(embeddings):
+    related = answer_from_passages("How long are Zephyrine backups kept in Oslo?", [BACKUPS], embeddings)
+    assert related.declined
+    assert CLOSEST_MESSAGE in related.text
+    nothing = answer_from_passages("Who won the 1998 football world cup?", [BACKUPS], embeddings)
+    assert nothing.declined
+    assert CLOSEST_MESSAGE not in nothing.text
+    empty = answer_from_passages("How long are backups kept?", [], embeddings)
+    assert empty.declined and empty.text == DECLINE_MESSAGE
+
+
+def test_answerer_streams_the_same_answer(embeddings):
+    answerer = ExtractiveAnswerer(embeddings)
+    assert (answerer.mode, answerer.model) == ("extractive", "")
+    question = "How long are database backups kept?"
+    deltas = list(answerer.stream(question, [BACKUPS, ONBOARDING]))
+    assert len(deltas) >= 1
+    assert "".join(deltas) == answer_from_passages(question, [BACKUPS, ONBOARDING], embeddings).text
+    declined = list(answerer.stream("What is a good recipe for banana bread?", [BACKUPS]))
+    assert "".join(declined).startswith(DECLINE_TEXT)
+
+
+def test_squad_examples(embeddings):
+    """Two real SQuAD 2.0 questions on their paragraph: one answerable, one written to look so."""
+    data = json.loads((EVAL_DATA / "squad_normans" / "squad2_dev_normans.json").read_text())
+    para = data["data"][0]["paragraphs"][3]["context"]
+    p = passage(1, para, score=0.6, source="normans.txt")
+    answered = answer_from_passages("When was the Duchy of Normandy founded?", [p], embeddings)
+    assert not answered.declined and "911" in answered.text
+    assert answer_from_passages("What treaty was established in the 9th century?", [p], embeddings).declined
+
+
+# --- pieces -----------------------------------------------------------------------------------
+
+
+def test_sentences_keep_abbreviations_together():
+    text = "Dr. Smith met St. John at 9 a.m. on Monday. He left early. The end"
+    assert split_sentences(text) == [
+        "Dr. Smith met St. John at 9 a.m. on Monday.",
+        "He left early.",
+        "The end",
+    ]
+
+
+def test_key_terms_and_answer_types():
+    terms = {t.text: t for t in key_terms("When did Robert Guiscard besiege Dyrrachium in 1081?")}
+    assert {"Robert", "Guiscard", "besiege", "Dyrrachium", "1081"} <= set(terms)
+    assert terms["1081"].kind == "number" and terms["Dyrrachium"].kind == "name"
+    assert terms["Dyrrachium"].weight > terms["besiege"].weight
+    assert expected_type("When did it start?") == "date"
+    assert expected_type("How many people work here?") == "number"
+    assert expected_type("Who approves expenses?") == "name"
+    assert expected_type("Where is the office?") == "place"
+    assert expected_type("What is the policy?") is None
+
+
+# --- follow-ups -------------------------------------------------------------------------------
+
+
+def turns(*questions: str) -> list[dict]:
+    out: list[dict] = []
+    for q in questions:
+        out += [{"role": "user", "content": q}, {"role": "assistant", "content": "An answer [1]."}]
+    return out
+
+
+def test_condense_resolves_it_they_and_there():
+    assert condense("When was it made?", turns("What is the Bayeux Tapestry?")) == (
+        "When was the Bayeux Tapestry made?"
+    )
+    assert condense("What did they build?", turns("Who were the Normans?")) == "What did the Normans build?"
+    resolved = condense("When did they arrive there?", turns("Did the Normans invade Ireland?"))
+    assert "Normans" in resolved and "Ireland" in resolved and "there" not in resolved
+    assert "backup policy" in condense(
+        "What is its retention period?", turns("How does the backup policy work?")
+    )
+
+
+def test_condense_leaves_standalone_questions_alone():
+    history = turns("Who were the Normans?")
+    assert condense("Who founded Normandy?", history) == "Who founded Normandy?"  # no pronoun
+    assert condense("What did Rollo do there?", history) == "What did Rollo do there?"  # own subject
+    assert condense("Is there a limit?", turns("How do I reset my password?")) == "Is there a limit?"
+    assert condense("When was it made?", []) == "When was it made?"
+
+
+def test_condense_uses_user_questions_not_answers_or_sources():
+    history = [
+        {"role": "user", "content": "What is the Bayeux Tapestry?"},
+        {"role": "assistant", "content": "An embroidery commissioned by Bishop Odo [1]."},
+        {"role": "assistant", "content": "Sources:\n[1] normans.txt"},
+    ]
+    assert condense("Who made it?", history) == "Who made the Bayeux Tapestry?"
+    chain = turns("Who were the Normans?", "Where did they come from?")
+    assert "Normans" in condense("What was their religion?", chain)
+
+
+# --- through the real pipeline ----------------------------------------------------------------
+
+
+def test_assistant_in_extractive_mode_answers_cites_and_declines(make_settings):
+    """Two tiny documents ingested for real; the core sees the answerer's declines and markers."""
+    from assistant.core import Assistant
+    from ingest.pipeline import ingest
+
+    settings = make_settings(answer_mode="extractive")
+    (settings.corpus_dir / "backups.txt").write_text(BACKUPS.text + "\n", encoding="utf-8")
+    (settings.corpus_dir / "travel.txt").write_text(TRAVEL.text + "\n", encoding="utf-8")
+    assert not ingest(None, settings).failed
+    assistant = Assistant.from_settings(settings)
+
+    answer = assistant.ask("How long are database backups kept?")
+    assert not answer.declined and answer.mode == "extractive"
+    assert "35 days" in answer.text
+    assert answer.citations and answer.citations[0].passage.source.endswith("backups.txt")
+
+    follow_up = assistant.ask(
+        "Where are they stored?",
+        [
+            {"role": "user", "content": "How long are database backups kept?"},
+            {"role": "assistant", "content": answer.text},
+        ],
+    )
+    assert "backups" in follow_up.standalone_question.lower()
+
+    off_topic = assistant.ask("Which team won the 1998 football world cup?")
+    assert off_topic.declined and not off_topic.citations
