@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     from kb import ConfigError
 
     try:
-        history = json.loads(open(args.history, encoding="utf-8").read()) if args.history else []
+        history = json.loads(Path(args.history).read_text(encoding="utf-8")) if args.history else []
         assistant = Assistant.from_settings()
     except (ConfigError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

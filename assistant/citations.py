@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from assistant.models import Citation, Passage
-from assistant.text import sentences, terms
+from assistant.text import split_sentences, terms
 
 _MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _PARTIAL = re.compile(r"\s?\[[\d,\s]*$")  # an unfinished marker at the end of a delta
@@ -61,7 +61,7 @@ def supporting_quote(passage: Passage, claims: list[str]) -> str:
     """The passage sentence sharing the most terms with the answer sentences that cite it."""
     wanted = set(terms(" ".join(claims)))
     best, best_overlap = "", 0.0
-    for sent in sentences(passage.text):
+    for sent in split_sentences(passage.text):
         have = set(terms(sent))
         overlap = len(wanted & have) / (len(have) ** 0.5 or 1.0)
         if overlap > best_overlap:
@@ -76,7 +76,7 @@ def claims_by_marker(text: str) -> dict[int, list[str]]:
     last = 0
     for m in _MARKER.finditer(text):
         segment = text[last : m.start()].strip()
-        claim = (sentences(segment) or [""])[-1] if segment else ""
+        claim = (split_sentences(segment) or [""])[-1] if segment else ""
         for n in (int(x) for x in m.group(1).split(",")):
             claims.setdefault(n, []).append(claim)
         last = m.end()

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -37,6 +35,7 @@ import numpy as np
 
 from assistant.models import Passage
 from assistant.prompts import DECLINE_TEXT
+from assistant.text import STOPWORDS, WORD_RE, fold, split_sentences, stem, stem_set, words
 
 # The core marks an answer as declined when its text starts with DECLINE_TEXT (both modes).
 DECLINE_MESSAGE = DECLINE_TEXT
@@ -86,19 +85,6 @@ WEIGHTS: dict[str, float] = {
 THRESHOLD = 0.5650
 
 # --- words ----------------------------------------------------------------------------------
-STOPWORDS = frozenset(
-    """
-    a about above after again against all also am an and any are aren't as at be because been
-    before being below between both but by can could did do does doing done down during each
-    else ever few for from further get got had has have having he her here hers herself him
-    himself his how i if in into is it its itself just let me more most my myself no nor not
-    now of off on once only or other our ours ourselves out over own same she should so some
-    such than that the their theirs them themselves then there these they this those through
-    to too under until up upon us very was we were what when where which while who whom whose
-    why will with would you your yours yourself yourselves may might must shall one ones
-    many much there's what's who's it's don't doesn't didn't isn't wasn't weren't s
-    """.split()
-)
 WH_WORDS = frozenset("who whom whose what which when where why how".split())
 # Nouns that say what kind of answer is wanted ("what river ...", "the name of ...").
 FRAME_NOUNS = frozenset(
@@ -122,142 +108,12 @@ MONTHS = frozenset(
 )
 PRONOUNS = ("it", "they", "them", "there", "its", "their", "theirs", "he", "she", "him", "his", "her")
 
-_WORD_RE = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’\-]*|\d[\d,.]*(?:'?s|st|nd|rd|th)?")
 _NUMBER_RE = re.compile(r"\d")
 _DATE_RE = re.compile(
     r"\b(?:[1-9]\d{2,3}|[1-9]\d{0,2}0'?s|\d{1,2}(?:st|nd|rd|th)\s+(?:century|centuries|millennium))\b"
     r"|\b(?:" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\b\.?\s*\d{0,4}",
     re.IGNORECASE,
 )
-
-
-def _fold(text: str) -> str:
-    """Lower-case and strip accents, so 'Hervé' matches 'Herve'."""
-    norm = unicodedata.normalize("NFKD", text.replace("’", "'"))
-    return "".join(c for c in norm if not unicodedata.combining(c)).lower()
-
-
-IRREGULAR = {
-    past: base
-    for base, forms in {
-        "be": "was were been",
-        "become": "became",
-        "begin": "began begun",
-        "bring": "brought",
-        "build": "built",
-        "buy": "bought",
-        "choose": "chose chosen",
-        "come": "came",
-        "do": "did done",
-        "drive": "drove driven",
-        "fall": "fell fallen",
-        "fight": "fought",
-        "find": "found",
-        "flee": "fled",
-        "fly": "flew flown",
-        "forbid": "forbade forbidden",
-        "forget": "forgot forgotten",
-        "give": "gave given",
-        "go": "went gone",
-        "grow": "grew grown",
-        "have": "had has",
-        "hold": "held",
-        "keep": "kept",
-        "know": "knew known",
-        "lay": "laid",
-        "lead": "led",
-        "leave": "left",
-        "lose": "lost",
-        "make": "made",
-        "meet": "met",
-        "pay": "paid",
-        "rise": "rose risen",
-        "run": "ran",
-        "say": "said",
-        "see": "saw seen",
-        "seek": "sought",
-        "sell": "sold",
-        "send": "sent",
-        "shake": "shook shaken",
-        "sing": "sang sung",
-        "sit": "sat",
-        "speak": "spoke spoken",
-        "spend": "spent",
-        "stand": "stood",
-        "steal": "stole stolen",
-        "strike": "struck",
-        "swear": "swore sworn",
-        "take": "took taken",
-        "teach": "taught",
-        "tell": "told",
-        "think": "thought",
-        "throw": "threw thrown",
-        "understand": "understood",
-        "wear": "wore worn",
-        "win": "won",
-        "write": "wrote written",
-        "bear": "bore born borne",
-        "beat": "beaten",
-        "bind": "bound",
-        "break": "broke broken",
-        "catch": "caught",
-        "draw": "drew drawn",
-        "eat": "ate eaten",
-        "feel": "felt",
-        "get": "got gotten",
-        "hide": "hid hidden",
-        "ride": "rode ridden",
-        "shoot": "shot",
-        "slay": "slew slain",
-        "split": "split",
-        "spread": "spread",
-        "withdraw": "withdrew withdrawn",
-        "overthrow": "overthrew overthrown",
-        "undertake": "undertook undertaken",
-    }.items()
-    for past in forms.split()
-}
-
-
-_local_stemmer = threading.local()
-
-
-def _snowball():
-    """One Snowball stemmer per thread: a stemmer object keeps state while it works."""
-    stemmer = getattr(_local_stemmer, "stemmer", None)
-    if stemmer is None:
-        import snowballstemmer
-
-        stemmer = _local_stemmer.stemmer = snowballstemmer.stemmer("english")
-    return stemmer
-
-
-@lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """Snowball stem, after folding accents, possessives and common irregular verbs."""
-    w = _fold(word).strip("'-.,")
-    if w.endswith("'s"):
-        w = w[:-2]
-    w = w.rstrip("'")
-    if w[:1].isdigit():
-        return w.replace(",", "").replace("'", "").rstrip(".")
-    w = IRREGULAR.get(w, w)
-    return _snowball().stemWord(w)
-
-
-def _words(text: str) -> list[str]:
-    return _WORD_RE.findall(text)
-
-
-def _stem_set(text: str) -> set[str]:
-    """Stems of every word and of each part of hyphenated words."""
-    out: set[str] = set()
-    for word in _words(text):
-        out.add(stem(word))
-        if "-" in word:
-            out.update(stem(p) for p in word.split("-") if p)
-    out.discard("")
-    return out
 
 
 @lru_cache(maxsize=1)
@@ -273,7 +129,7 @@ def rarity(word: str) -> float:
     The vocabulary is ordered by corpus frequency, so a word's id is a free, offline
     frequency rank; a word the vocabulary has to split into pieces is rare.
     """
-    w = _fold(word)
+    w = fold(word)
     rank = _vocab().get(w)
     if rank is None:
         return 1.0
@@ -300,9 +156,9 @@ def key_terms(question: str) -> list[Term]:
     seen: set[str] = set()
     first_content = True
     prev = ""
-    for i, match in enumerate(_WORD_RE.finditer(question)):
+    for i, match in enumerate(WORD_RE.finditer(question)):
         word = match.group(0)
-        low = _fold(word).strip("'")
+        low = fold(word).strip("'")
         if low in STOPWORDS or low in WH_WORDS or len(low) < 2 and not low.isdigit():
             prev = low
             continue
@@ -357,7 +213,7 @@ def coverage(terms: Sequence[Term], stems: set[str]) -> float:
 
 def expected_type(question: str) -> str | None:
     """'date', 'number', 'name' or 'place' when the question's form says so, else None."""
-    q = _fold(question)
+    q = fold(question)
     if re.search(r"\bhow (many|much|long|old|far|big|large|tall)\b", q):
         return "number"
     if re.search(
@@ -385,11 +241,11 @@ ROLE_NOUNS = frozenset(
 
 def _capitalised_new(sentence: str, question_stems: set[str]) -> bool:
     """A name-like word the question does not already have: Capitalised, an ACRONYM or a role."""
-    words = _words(sentence)
-    for i, w in enumerate(words):
+    tokens = words(sentence)
+    for i, w in enumerate(tokens):
         acronym = len(w) >= 2 and w.isupper() and w.isalpha()
-        role = _fold(w) in ROLE_NOUNS or stem(w) in ROLE_NOUNS
-        if not (acronym or role) and (i == 0 or not w[:1].isupper() or _fold(w) in STOPWORDS):
+        role = fold(w) in ROLE_NOUNS or stem(w) in ROLE_NOUNS
+        if not (acronym or role) and (i == 0 or not w[:1].isupper() or fold(w) in STOPWORDS):
             continue
         if stem(w) not in question_stems:
             return True
@@ -400,43 +256,18 @@ def has_type(sentence: str, kind: str | None, question: str) -> bool:
     """Does the sentence hold something new of the kind the question asks for?"""
     if kind is None:
         return True
-    q_stems = _stem_set(question)
+    q_stems = stem_set(question)
     if kind == "date":
         return any(stem(m.group(0).split()[0]) not in q_stems for m in _DATE_RE.finditer(sentence))
     if kind == "number":
-        for w in _words(sentence):
-            if (_NUMBER_RE.search(w) or _fold(w) in NUMBER_WORDS) and stem(w) not in q_stems:
+        for w in words(sentence):
+            if (_NUMBER_RE.search(w) or fold(w) in NUMBER_WORDS) and stem(w) not in q_stems:
                 return True
         return False
     return _capitalised_new(sentence, q_stems)
 
 
 # --- sentences ------------------------------------------------------------------------------
-
-_ABBREV = re.compile(
-    r"(?:\b(?:[A-Z]|Mr|Mrs|Ms|Dr|Prof|St|Mt|Jr|Sr|vs|etc|e\.g|i\.e|cf|No|Fig|approx|c|ca|Inc|Ltd|Co)\.)$"
-)
-_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-Ö])|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a passage; keeps abbreviations and initials ("St.", "J.") inside a sentence."""
-    pieces: list[str] = []
-    start = 0
-    for m in _SPLIT.finditer(text):
-        head = text[start : m.start()].rstrip()
-        if _ABBREV.search(head):
-            continue
-        pieces.append(text[start : m.end()])
-        start = m.end()
-    pieces.append(text[start:])
-    out = []
-    for p in pieces:
-        p = " ".join(p.split())
-        if len(p) >= 3 and re.search(r"\w", p):
-            out.append(p)
-    return out
-
 
 # --- the answer -----------------------------------------------------------------------------
 
@@ -506,7 +337,7 @@ def _alignments(terms: Sequence[Term], states, texts: list[str]) -> list[tuple[f
         return [(1.0, 1.0)] * len(texts)
     weights = np.array([t.weight for t in terms])
     if states is None:
-        rows = [[1.0 if _term_in(t, _stem_set(text)) else 0.0 for t in terms] for text in texts]
+        rows = [[1.0 if _term_in(t, stem_set(text)) else 0.0 for t in terms] for text in texts]
     else:
         q_offsets, q_vecs, _ = states[0]
         pieces = [[i for i, (a, b) in enumerate(q_offsets) if a < t.end and b > t.start] for t in terms]
@@ -533,7 +364,7 @@ def score_sentences(
     vecs, states = _encode(question, flat, embeddings)
     cos = vecs[1:] @ vecs[0]
     aligned = _alignments(terms, states, flat)
-    stems = [[_stem_set(s) for s in sents] for sents in sentences]
+    stems = [[stem_set(s) for s in sents] for sents in sentences]
     cands: list[Candidate] = []
     k = 0
     for pi, sents in enumerate(sentences):
@@ -566,7 +397,7 @@ def evidence_features(
 ) -> dict[str, float]:
     """What the decline model looks at; all roughly 0..1."""
     passage = passages[best.passage_index]
-    p_stems = _stem_set(passage.text)
+    p_stems = stem_set(passage.text)
     missing = [t for t in terms if not _term_in(t, p_stems)]
     kind = expected_type(question)
     typed = has_type(best.text, kind, question) if kind else True
@@ -585,9 +416,9 @@ def evidence_features(
     }
 
 
-def _same_words(a: str, b: str) -> bool:
+def _samewords(a: str, b: str) -> bool:
     """Near-duplicates: overlapping chunks repeat a sentence, sometimes cut at the chunk edge."""
-    wa, wb = _stem_set(a), _stem_set(b)
+    wa, wb = stem_set(a), stem_set(b)
     return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= 0.8
 
 
@@ -597,16 +428,16 @@ def _pick_sentences(
     """The best sentence, a neighbour that adds key terms, and a near-equal from another passage."""
     chosen = [(best.passage_index, best.sentence_index)]
     sents = sentences[best.passage_index]
-    covered = _stem_set(best.text)
+    covered = stem_set(best.text)
     opens_with_pronoun = re.match(r"(?i)\s*(it|they|he|she|this|these|its|their|his|her)\b", best.text)
     if opens_with_pronoun and best.sentence_index > 0:
         chosen.insert(0, (best.passage_index, best.sentence_index - 1))
-        covered |= _stem_set(sents[best.sentence_index - 1])
+        covered |= stem_set(sents[best.sentence_index - 1])
     else:
         gains = []
         for j in (best.sentence_index - 1, best.sentence_index + 1):
             if 0 <= j < len(sents):
-                extra = coverage(terms, covered | _stem_set(sents[j])) - coverage(terms, covered)
+                extra = coverage(terms, covered | stem_set(sents[j])) - coverage(terms, covered)
                 if extra >= 0.15:
                     gains.append((extra, j))
         if gains:
@@ -618,7 +449,7 @@ def _pick_sentences(
         second = max(others, key=lambda c: c.score)
         close = second.score >= best.score - 0.05 and second.cov_own >= best.cov_own
         shown = [sentences[pi][si] for pi, si in chosen]
-        if close and not any(_same_words(second.text, s) for s in shown):
+        if close and not any(_samewords(second.text, s) for s in shown):
             chosen.append((second.passage_index, second.sentence_index))
     return chosen
 
@@ -697,7 +528,7 @@ def _entities(question: str) -> list[str]:
     for i, tok in enumerate(tokens):
         word = tok.strip(".")
         is_cap = word[:1].isupper() and (word[:1].isalpha() or word[:1].isdigit())
-        low = _fold(word)
+        low = fold(word)
         first_ok = i > 0 or low not in _IMPERATIVES
         joins = current and low in _CONNECTORS and i + 1 < len(tokens) and tokens[i + 1][:1].isupper()
         if (is_cap and first_ok and low not in WH_WORDS and low not in STOPWORDS and low != "i") or joins:
@@ -710,7 +541,7 @@ def _entities(question: str) -> list[str]:
         spans.append(current)
     out = []
     for span in spans:
-        while span and _fold(span[-1]) in _CONNECTORS:
+        while span and fold(span[-1]) in _CONNECTORS:
             span.pop()
         if span:
             out.append(" ".join(span))
@@ -723,13 +554,13 @@ def _noun_phrase(question: str) -> str:
     best: tuple[int, int, int] = (0, 0, 0)  # (length, -start, start)
     i = 0
     while i < len(tokens):
-        low = _fold(tokens[i])
+        low = fold(tokens[i])
         if low in STOPWORDS or low in WH_WORDS or low in _AUX_VERBS or len(low) < 2:
             i += 1
             continue
         j = i
         while j < len(tokens):
-            lw = _fold(tokens[j])
+            lw = fold(tokens[j])
             if lw in STOPWORDS or lw in WH_WORDS or lw in _AUX_VERBS:
                 break
             j += 1
@@ -740,8 +571,8 @@ def _noun_phrase(question: str) -> str:
     if not length:
         return ""
     phrase = tokens[start : start + length]
-    if start > 0 and _fold(tokens[start - 1]) in ("the", "my", "our", "your", "a", "an"):
-        det = _fold(tokens[start - 1])
+    if start > 0 and fold(tokens[start - 1]) in ("the", "my", "our", "your", "a", "an"):
+        det = fold(tokens[start - 1])
         phrase = [("the" if det in ("a", "an") else det), *phrase]
     return " ".join(phrase)
 
@@ -802,7 +633,7 @@ def _resolve(question: str, previous: str) -> str:
             return f"{subject}'s" if not subject.endswith("s") else f"{subject}'"
         if low == "her":
             nxt = re.match(r"[A-Za-z]+", after)
-            if nxt and _fold(nxt.group(0)) not in STOPWORDS:
+            if nxt and fold(nxt.group(0)) not in STOPWORDS:
                 return f"{subject}'s"
             return subject
         if low.startswith("this "):

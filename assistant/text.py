@@ -1,56 +1,198 @@
-"""Small text utilities shared by retrieval, the extractive answerer and evaluation."""
+"""Words, stems and sentences: the one tokenizer shared by keyword search, the extractive
+answerer, citation checking and evaluation, so that they agree on what a "term" is."""
 
 from __future__ import annotations
 
 import re
+import threading
+import unicodedata
+from functools import lru_cache
 
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had
-    has have having he her here hers herself him himself his how i if in into is it its itself just
-    me more most my myself no nor not now of off on once only or other our ours ourselves out over
-    own same she should so some such than that the their theirs them themselves then there these
-    they this those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours yourself yourselves also did does many much whose""".split()
+    """
+    a about above after again against all also am an and any are aren't as at be because been
+    before being below between both but by can could did do does doing done down during each
+    else ever few for from further get got had has have having he her here hers herself him
+    himself his how i if in into is it its itself just let me more most my myself no nor not
+    now of off on once only or other our ours ourselves out over own same she should so some
+    such than that the their theirs them themselves then there these they this those through
+    to too under until up upon us very was we were what when where which while who whom whose
+    why will with would you your yours yourself yourselves may might must shall one ones
+    many much there's what's who's it's don't doesn't didn't isn't wasn't weren't s
+    """.split()
 )
 
-_WORD = re.compile(r"[\w][\w'’-]*", re.UNICODE)
+WORD_RE = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’\-]*|\d[\d,.]*(?:'?s|st|nd|rd|th)?")
+
+
+def fold(text: str) -> str:
+    """Lower-case and strip accents, so 'Hervé' matches 'Herve'."""
+    norm = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    return "".join(c for c in norm if not unicodedata.combining(c)).lower()
+
+
+IRREGULAR = {
+    past: base
+    for base, forms in {
+        "be": "was were been",
+        "become": "became",
+        "begin": "began begun",
+        "bring": "brought",
+        "build": "built",
+        "buy": "bought",
+        "choose": "chose chosen",
+        "come": "came",
+        "do": "did done",
+        "drive": "drove driven",
+        "fall": "fell fallen",
+        "fight": "fought",
+        "find": "found",
+        "flee": "fled",
+        "fly": "flew flown",
+        "forbid": "forbade forbidden",
+        "forget": "forgot forgotten",
+        "give": "gave given",
+        "go": "went gone",
+        "grow": "grew grown",
+        "have": "had has",
+        "hold": "held",
+        "keep": "kept",
+        "know": "knew known",
+        "lay": "laid",
+        "lead": "led",
+        "leave": "left",
+        "lose": "lost",
+        "make": "made",
+        "meet": "met",
+        "pay": "paid",
+        "rise": "rose risen",
+        "run": "ran",
+        "say": "said",
+        "see": "saw seen",
+        "seek": "sought",
+        "sell": "sold",
+        "send": "sent",
+        "shake": "shook shaken",
+        "sing": "sang sung",
+        "sit": "sat",
+        "speak": "spoke spoken",
+        "spend": "spent",
+        "stand": "stood",
+        "steal": "stole stolen",
+        "strike": "struck",
+        "swear": "swore sworn",
+        "take": "took taken",
+        "teach": "taught",
+        "tell": "told",
+        "think": "thought",
+        "throw": "threw thrown",
+        "understand": "understood",
+        "wear": "wore worn",
+        "win": "won",
+        "write": "wrote written",
+        "bear": "bore born borne",
+        "beat": "beaten",
+        "bind": "bound",
+        "break": "broke broken",
+        "catch": "caught",
+        "draw": "drew drawn",
+        "eat": "ate eaten",
+        "feel": "felt",
+        "get": "got gotten",
+        "hide": "hid hidden",
+        "ride": "rode ridden",
+        "shoot": "shot",
+        "slay": "slew slain",
+        "split": "split",
+        "spread": "spread",
+        "withdraw": "withdrew withdrawn",
+        "overthrow": "overthrew overthrown",
+        "undertake": "undertook undertaken",
+    }.items()
+    for past in forms.split()
+}
+
+
+_local_stemmer = threading.local()
+
+
+def _snowball():
+    """One Snowball stemmer per thread: a stemmer object keeps state while it works."""
+    stemmer = getattr(_local_stemmer, "stemmer", None)
+    if stemmer is None:
+        import snowballstemmer
+
+        stemmer = _local_stemmer.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Snowball stem, after folding accents, possessives and common irregular verbs."""
+    w = fold(word).strip("'-.,")
+    if w.endswith("'s"):
+        w = w[:-2]
+    w = w.rstrip("'")
+    if w[:1].isdigit():
+        return w.replace(",", "").replace("'", "").rstrip(".")
+    w = IRREGULAR.get(w, w)
+    return _snowball().stemWord(w)
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens (keeps numbers and hyphenated words)."""
-    return [w.strip("'’-") for w in _WORD.findall(text.lower())]
+    return WORD_RE.findall(text)
 
 
-def stem(word: str) -> str:
-    """A deliberately light stemmer: plural and common verb endings, enough for term matching."""
-    for suffix, min_len in (("ies", 5), ("ing", 6), ("ed", 5), ("es", 5), ("s", 4)):
-        if word.endswith(suffix) and len(word) >= min_len and not word.endswith("ss"):
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
+def stem_set(text: str) -> set[str]:
+    """Stems of every word and of each part of hyphenated words."""
+    out: set[str] = set()
+    for word in words(text):
+        out.add(stem(word))
+        if "-" in word:
+            out.update(stem(p) for p in word.split("-") if p)
+    out.discard("")
+    return out
 
 
 def terms(text: str) -> list[str]:
-    """Content terms for keyword search: words minus stopwords, stemmed."""
-    return [stem(w) for w in words(text) if w and w not in STOPWORDS]
+    """Content terms for keyword search: stems of the words that are not stop words."""
+    return [stem(w) for w in words(text) if fold(w) not in STOPWORDS]
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n{2,}|\n(?=[-•*\d]+[.)]?\s)")
-_ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|Dr|Mr|Mrs|Ms|St|No|Fig|approx|cf)\.$", re.IGNORECASE)
+_ABBREV = re.compile(
+    r"(?:\b(?:[A-Z]|Mr|Mrs|Ms|Dr|Prof|St|Mt|Jr|Sr|vs|etc|e\.g|i\.e|cf|No|Fig|approx|c|ca|Inc|Ltd|Co)\.)$"
+)
+_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[“‘]?[A-Z0-9À-Ö])|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
 
 
-def sentences(text: str) -> list[str]:
-    """Split into sentences (and list items), keeping common abbreviations intact."""
-    parts: list[str] = []
+def _split_headings(piece: str) -> list[str]:
+    """A short line without closing punctuation followed by a capitalised line is a heading or
+    a list item, not the first half of a sentence ("Results\nThe consortium met ...")."""
+    out = [""]
+    for line in piece.split("\n"):
+        prev = out[-1].rstrip()
+        if prev and 0 < len(prev) <= 110 and prev[-1] not in ".!?:;," and line.lstrip()[:1].isupper():
+            out.append(line)
+        else:
+            out[-1] = f"{out[-1]}\n{line}" if out[-1] else line
+    return out
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a passage; keeps abbreviations and initials ("St.", "J.") inside a sentence."""
+    pieces: list[str] = []
     start = 0
-    for m in _SENTENCE_END.finditer(text):
-        piece = text[start : m.start()].strip()
-        if piece and _ABBREVIATIONS.search(piece) and "\n" not in m.group(0):
-            continue  # "e.g. The" is not a sentence end; keep accumulating
-        if piece:
-            parts.append(piece)
+    for m in _SPLIT.finditer(text):
+        head = text[start : m.start()].rstrip()
+        if _ABBREV.search(head):
+            continue
+        pieces.append(text[start : m.end()])
         start = m.end()
-    tail = text[start:].strip()
-    if tail:
-        parts.append(tail)
-    return [" ".join(p.split()) for p in parts]
+    pieces.append(text[start:])
+    pieces = [line for piece in pieces for line in _split_headings(piece)]
+    out = []
+    for p in pieces:
+        p = " ".join(p.split())
+        if len(p) >= 3 and re.search(r"\w", p):
+            out.append(p)
+    return out

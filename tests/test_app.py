@@ -271,6 +271,13 @@ def test_login_required_mode(locked_app):
 
     r = httpx.post(f"{locked_app.url}/api/ask", json={"question": "hi"}, auth=VIEWER, timeout=30)
     assert r.status_code == 200 and r.json()["declined"] is True
+    # the cookie of Gradio's login page opens the source files too
+    with httpx.Client(base_url=locked_app.url, timeout=10) as browser_like:
+        assert (
+            browser_like.post("/login", data={"username": VIEWER[0], "password": VIEWER[1]}).status_code
+            == 200
+        )
+        assert browser_like.get("/files/x.txt").status_code == 404  # signed in; no such document
 
 
 def test_gradio_login_staff_uploads_and_a_model_outage_reads_kindly(locked_app, tmp_path):
@@ -301,6 +308,15 @@ def test_inline_users_keep_the_commas_of_argon2_hashes():
         parse_inline_users(f"eve:admin:{h1}")
     with pytest.raises(ConfigError, match="argon2"):
         parse_inline_users("eve:staff:plaintext")
+
+
+def test_repeated_wrong_passwords_lock_the_name_out():
+    users = UserStore(parse_inline_users(f"ann:staff:{hash_password('right')}"))
+    for _ in range(UserStore.MAX_FAILURES):
+        assert users.verify("ann", "wrong") is None
+    assert users.locked_out("ann")
+    assert users.verify("ann", "right") is None  # even the right password, until the window passes
+    assert not users.locked_out("bob")
 
 
 def test_role_check():

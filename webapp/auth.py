@@ -19,6 +19,8 @@ import getpass
 import json
 import re
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -108,7 +110,14 @@ def load_users_file(path: Path) -> list[User]:
 
 
 class UserStore:
-    """The users the app knows; ``verify`` is the only way to turn a password into a ``User``."""
+    """The users the app knows; ``verify`` is the only way to turn a password into a ``User``.
+
+    After ``MAX_FAILURES`` wrong passwords for one name within ``LOCKOUT_S`` seconds, that name
+    is refused until the window has passed (slows password guessing through the login form).
+    """
+
+    MAX_FAILURES = 5
+    LOCKOUT_S = 300.0
 
     def __init__(self, users: list[User]) -> None:
         self.users: dict[str, User] = {}
@@ -116,6 +125,8 @@ class UserStore:
             self.users[user.name] = user  # later definitions (env) override the file
         # Verified against for unknown names too, so a wrong name costs as long as a wrong password.
         self._dummy_hash = _hasher.hash("not a real password")
+        self._failures: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UserStore:
@@ -133,12 +144,29 @@ class UserStore:
         return self.users.get(name) if name else None
 
     def verify(self, name: str, password: str) -> User | None:
-        user = self.users.get((name or "").strip())
+        name = (name or "").strip()
+        if self.locked_out(name):
+            return None
+        user = self.users.get(name)
         try:
             _hasher.verify(user.password_hash if user else self._dummy_hash, password or "")
         except (VerifyMismatchError, VerificationError, InvalidHashError):
+            with self._lock:
+                self._failures.setdefault(name, []).append(time.monotonic())
             return None
+        with self._lock:
+            self._failures.pop(name, None)
         return user
+
+    def locked_out(self, name: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._failures.get(name, []) if now - t < self.LOCKOUT_S]
+            if recent:
+                self._failures[name] = recent
+            else:
+                self._failures.pop(name, None)
+            return len(recent) >= self.MAX_FAILURES
 
     def gradio_auth(self, name: str, password: str) -> bool:
         """For ``mount_gradio_app(auth=...)`` when every visitor must log in."""

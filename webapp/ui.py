@@ -174,7 +174,10 @@ class AppUI:
         user = self.services.users.verify(username, password)
         if user is None:
             log.warning("failed staff sign-in for %r", username)
-            return (None, "", *self._staff_view(None, "Wrong user name or password."))
+            note = "Wrong user name or password."
+            if self.services.users.locked_out((username or "").strip()):
+                note = "Too many failed sign-ins for this name: wait a few minutes and try again."
+            return (None, "", *self._staff_view(None, note))
         if not user.is_staff:
             return (
                 user.name,
