@@ -82,12 +82,9 @@ class ChatAnswerer:
         self.timeout_s = settings.request_timeout_s
         self._llm = ChatOpenAI(
             model=settings.chat_model,
-            api_key=settings.openai_api_key or "not-needed",
-            base_url=settings.openai_base_url,
             temperature=settings.temperature,
-            timeout=settings.request_timeout_s,
-            max_retries=settings.max_retries,
             streaming=True,
+            **settings.openai_client_kwargs(),
         )
 
     # --- Answerer protocol ------------------------------------------------------------

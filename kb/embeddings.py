@@ -144,10 +144,7 @@ def make_embeddings(settings: Settings) -> Embeddings:
 
         return OpenAIEmbeddings(
             model=settings.openai_embedding_model,
-            api_key=settings.openai_api_key or "not-needed",
-            base_url=settings.openai_base_url,
-            timeout=settings.request_timeout_s,
-            max_retries=settings.max_retries,
+            **settings.openai_client_kwargs(),
             chunk_size=settings.embedding_batch_size,
             check_embedding_ctx_length=False,
         )

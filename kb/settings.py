@@ -99,6 +99,15 @@ class Settings(BaseSettings):
             return self.answer_mode
         return "openai" if (self.openai_api_key or self.openai_base_url) else "extractive"
 
+    def openai_client_kwargs(self) -> dict:
+        """Connection settings shared by every OpenAI-compatible client (chat, embeddings, judge)."""
+        return {
+            "api_key": self.openai_api_key or "not-needed",  # local servers accept any key
+            "base_url": self.openai_base_url,
+            "timeout": self.request_timeout_s,
+            "max_retries": self.max_retries,
+        }
+
     @property
     def record_url(self) -> str:
         return self.record_db_url or f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"

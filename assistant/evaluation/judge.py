@@ -73,11 +73,8 @@ class Judge:
         self.model = settings.chat_model
         self.llm = ChatOpenAI(
             model=settings.chat_model,
-            api_key=settings.openai_api_key or "not-needed",
-            base_url=settings.openai_base_url,
             temperature=0.0,
-            timeout=settings.request_timeout_s,
-            max_retries=settings.max_retries,
+            **settings.openai_client_kwargs(),
         )
 
     def grade(self, question: str, answer: str, reference: list[str], passages: list[str]) -> Judgement:
