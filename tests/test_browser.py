@@ -59,6 +59,13 @@ def page(browser, app) -> Page:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
+    page.outside_requests = []  # nothing may be fetched from anywhere but the app
+    page.on(
+        "request",
+        lambda r: (
+            None if r.url.startswith((app.url, "data:", "blob:")) else page.outside_requests.append(r.url)
+        ),
+    )
     page.goto(app.url + "/")
     page.locator("#question textarea").wait_for()
     yield page
@@ -114,6 +121,7 @@ def test_chat_streams_the_answer_and_opens_its_sources(page, app, fake_openai, o
     votes = FeedbackStore(app.data_dir / "feedback.sqlite").items()
     assert [(v.question, v.vote) for v in votes] == [("Which partners make up the INNAXE consortium?", "up")]
     assert votes[0].sources == ["[1] innaxe-cluster-collaboration-results.txt"]
+    assert page.outside_requests == []
 
 
 def test_staff_signs_in_uploads_a_docx_and_the_chat_answers_from_it(page, app, output_dir, tmp_path):
@@ -168,4 +176,5 @@ def test_staff_signs_in_uploads_a_docx_and_the_chat_answers_from_it(page, app, o
     page.locator("#delete-yes").click()
     expect(page.locator("#delete-result")).to_contain_text("Deleted")
     expect(documents).not_to_contain_text("Otter_survey_2023.docx")
+    assert page.outside_requests == []
     page.screenshot(path=output_dir / "05-deleted.png", full_page=True)

@@ -339,8 +339,7 @@ def run_evaluation(
         else:
             run_settings = settings
             assistant = Assistant.from_settings(settings)
-            kb = assistant.kb
-            stack.callback(_close, kb)  # our own client; Chroma counts references per data dir
+            kb = assistant.kb  # not closed: an embedded Chroma client is shared within the process
             corpus_info["dir"] = f"(current index in {settings.data_dir})"
         corpus_info.update(corpus_fingerprint(kb))
         k = run_settings.top_k
