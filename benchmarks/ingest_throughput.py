@@ -77,7 +77,9 @@ def main() -> None:
     print(f"raw embedding              {raw_rate:.1f} chunks/s ({raw_s:.1f} s)")
     print(f"end-to-end ingest          {e2e_rate:.1f} chunks/s ({first_s:.1f} s)")
     print(f"ratio end-to-end / raw     {e2e_rate / raw_rate:.2f}   (target >= 0.9)")
-    print(f"unchanged re-ingest        {second_s:.2f} s = {100 * second_s / first_s:.2f}% of first (target <= 1%)")
+    print(
+        f"unchanged re-ingest        {second_s:.2f} s = {100 * second_s / first_s:.2f}% of first (target <= 1%)"
+    )
     print(f"peak RSS                   {peak_mb:.0f} MB")
 
 

@@ -38,7 +38,9 @@ def pct(values: list[float], q: float) -> float:
 
 
 def pad_to(kb: KnowledgeBase, target: int) -> None:
-    base = kb.collection.get(where={"source": {"$ne": "__pad__"}}, include=["documents", "metadatas", "embeddings"])
+    base = kb.collection.get(
+        where={"source": {"$ne": "__pad__"}}, include=["documents", "metadatas", "embeddings"]
+    )
     rng = np.random.default_rng(0)
     copy = 0
     while kb.count_chunks() < target:

@@ -55,7 +55,9 @@ def test_ingest_and_reingest_against_a_chroma_server(make_settings, tmp_path, ch
         chroma_port=chroma_server,
         record_db_url=f"sqlite:///{tmp_path / 'shared-records.sqlite'}",
     )
-    write_text(settings.corpus_dir / "alpha.txt", "Project Alpha installs solar water pumps in Kenyan clinics.")
+    write_text(
+        settings.corpus_dir / "alpha.txt", "Project Alpha installs solar water pumps in Kenyan clinics."
+    )
     write_text(settings.corpus_dir / "beta.txt", "Project Beta trains nurses in telemedicine in Finland.")
 
     first = ingest(None, settings)
