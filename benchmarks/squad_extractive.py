@@ -386,16 +386,16 @@ def predict(bias: float, weights: np.ndarray, x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-(bias + x @ weights)))
 
 
-def balanced_threshold(scores: np.ndarray, y: np.ndarray) -> float:
-    """The threshold that maximises the smaller of answered-rate and declined-rate."""
-    best_t, best_v = 0.5, -1.0
-    for t in np.unique(np.round(scores, 4)):
-        answered = (scores[y == 1] >= t).mean()
-        declined = (scores[y == 0] < t).mean()
-        v = min(answered, declined) + 0.01 * (answered + declined)
-        if v > best_v:
-            best_t, best_v = float(t), v
-    return best_t
+# Where the decline threshold sits on SQuAD's ROC: the highest confidence that still answers this
+# share of answerable questions. SQuAD 2.0's unanswerables are adversarial paraphrases; in use,
+# most questions are answerable and off-topic ones never get past the retriever's relevance
+# floor, so a wrong refusal costs more than answering a trick question with a cited sentence.
+ANSWER_RATE = 0.8
+
+
+def answer_rate_threshold(scores: np.ndarray, y: np.ndarray, target: float = ANSWER_RATE) -> float:
+    """The highest threshold at which at least ``target`` of answerable questions are answered."""
+    return float(np.quantile(scores[y == 1], 1 - target, method="lower"))
 
 
 def fit_all(items: list[Item], x: np.ndarray, l2: float) -> tuple[float, np.ndarray, float]:
@@ -404,7 +404,7 @@ def fit_all(items: list[Item], x: np.ndarray, l2: float) -> tuple[float, np.ndar
     sw = np.array([0.5 if it.q.offtopic else 1.0 for it in items])
     bias, weights = fit_logistic(x, y, l2, sw)
     squad = np.array([not it.q.offtopic for it in items])
-    threshold = balanced_threshold(predict(bias, weights, x[squad]), y[squad])
+    threshold = answer_rate_threshold(predict(bias, weights, x[squad]), y[squad])
     return bias, weights, threshold
 
 

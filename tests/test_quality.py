@@ -1,0 +1,44 @@
+"""Extractive mode end to end (ingest -> hybrid retrieval -> answer) on the shipped corpus and on
+shared dev data, with floors that act as a regression gate.
+
+The floors sit a little under what the current code measures (see the README's results table),
+so a change that makes retrieval or answers worse fails here; they are quality numbers, never
+timings.
+"""
+
+from __future__ import annotations
+
+from assistant.evaluation import run_evaluation
+from tests.conftest import EVAL_DATA, REPO
+
+
+def test_shipped_question_set_on_the_shipped_corpus(settings):
+    report = run_evaluation(
+        REPO / "evals" / "innaxe.yaml", settings.model_copy(update={"answer_mode": "extractive"})
+    )
+    s = report.summary
+    assert report.counts["questions"] >= 15
+    assert s["hit_at_k"] >= 0.9
+    assert s["must_include"] >= 0.7
+    assert s["answered_when_answerable"] >= 0.7
+    assert s["declined_when_unanswerable"] >= 0.8
+    assert s["groundedness"] >= 0.9 and s["citation_precision"] >= 0.9
+    assert s["error_rate"] == 0
+    assert not settings.data_dir.exists(), "evaluating against a corpus leaves the user's data dir alone"
+
+
+def test_squad_subset_end_to_end(settings):
+    report = run_evaluation(
+        EVAL_DATA / "squad_normans" / "squad2_dev_normans.json",
+        settings.model_copy(update={"answer_mode": "extractive"}),
+        limit=60,
+    )
+    s = report.summary
+    assert s["hit_at_k"] >= 0.85
+    assert s["context_recall"] >= 0.85
+    answered = [r for r in report.results if r.answerable and not r.declined]
+    assert answered, "some answerable questions are answered"
+    gold_in_answer = [
+        r for r in answered if any(ref.lower() in r.answer.lower() for ref in r.reference_answer)
+    ]
+    assert len(gold_in_answer) / len(answered) >= 0.7, "the chosen sentences hold the gold answer"
