@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     relevance_floor: float = Field(0.2, ge=0, le=1, description="Minimum dense similarity to use a passage.")
 
     # --- answering ------------------------------------------------------------------
+    extractive_min_confidence: float | None = Field(
+        None, ge=0, le=1, description="Extractive mode declines below this confidence (default: fitted)."
+    )
     answer_mode: Literal["auto", "extractive", "openai"] = "auto"
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "ASSISTANT_OPENAI_API_KEY")

@@ -106,8 +106,15 @@ def test_declines_when_the_questions_year_is_absent(embeddings):
     assert answer_from_passages("What duchy began in 1204 as a fiefdom?", [p], embeddings).declined
 
 
+def unrelated(p: Passage) -> Passage:
+    """The passage as the retriever scores it for an unrelated question (cosine ~0.1)."""
+    return p.model_copy(update={"score": 0.1, "dense_score": 0.1})
+
+
 def test_off_topic_question_is_declined_with_a_clear_message(embeddings):
-    r = answer_from_passages("What is a good recipe for banana bread?", [BACKUPS, TRAVEL], embeddings)
+    r = answer_from_passages(
+        "What is a good recipe for banana bread?", [unrelated(BACKUPS), unrelated(TRAVEL)], embeddings
+    )
     assert r.declined
     assert r.text.startswith(DECLINE_TEXT)  # the core recognises a decline by this sentence
     assert r.confidence < 0.5
@@ -131,7 +138,7 @@ def test_answerer_streams_the_same_answer(embeddings):
     deltas = list(answerer.stream(question, [BACKUPS, ONBOARDING]))
     assert len(deltas) >= 1
     assert "".join(deltas) == answer_from_passages(question, [BACKUPS, ONBOARDING], embeddings).text
-    declined = list(answerer.stream("What is a good recipe for banana bread?", [BACKUPS]))
+    declined = list(answerer.stream("What is a good recipe for banana bread?", [unrelated(BACKUPS)]))
     assert "".join(declined).startswith(DECLINE_TEXT)
 
 
