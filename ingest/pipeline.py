@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from langchain_core.documents import Document
 from langchain_core.indexing import index
 
 from ingest.chunking import chunk_document, make_splitter
@@ -97,6 +98,15 @@ def _plan(
     return list(candidates.values()), scopes, gone
 
 
+@dataclass
+class _Prepared:
+    """A file read and chunked, waiting to be indexed."""
+
+    record: DocumentRecord
+    status: str  # "added" | "updated"
+    chunks: list[Document]
+
+
 class _Ingestor:
     """One run over one knowledge base; holds what every file needs."""
 
@@ -108,7 +118,8 @@ class _Ingestor:
         self.splitter = make_splitter(settings)
         self.max_bytes = int(settings.max_file_mb * 1_000_000)
 
-    def file(self, cand: _Candidate) -> FileOutcome:
+    def prepare(self, cand: _Candidate) -> FileOutcome | _Prepared:
+        """Read, hash, parse and chunk one file: an outcome now, or chunks to index."""
         src = cand.source
         # Links may point anywhere: the target must lie inside a root too.
         if cand.path.is_symlink() and _locate(Path(os.path.realpath(cand.path)), self.settings) is None:
@@ -140,30 +151,44 @@ class _Ingestor:
             return FileOutcome(src, "skipped", reason="no text to index", title=doc.title)
         if self.dry_run:
             return FileOutcome(src, status, chunks=len(chunks), title=doc.title)
+        record = DocumentRecord(
+            source=src,
+            root=cand.root,
+            title=doc.title,
+            sha256=sha,
+            chunks=len(chunks),
+            size_bytes=len(raw),
+            ingested_at=now.timestamp(),
+        )
+        return _Prepared(record, status, chunks)
 
+    def prefetch(self, prepared: list[_Prepared]) -> None:
+        """Embed the chunks of several files in one pass, into the embedding cache.
+
+        Files are indexed one by one (each is its own unit of cleanup), but embedding them one
+        by one wastes the model on half-empty, padded batches; filling the cache first lets the
+        model see full batches of similar length, and ``index()`` then finds every vector cached.
+        """
+        texts = list(dict.fromkeys(c.page_content for p in prepared for c in p.chunks))
+        if texts:
+            self.kb.cached_embeddings.embed_documents(texts)
+
+    def commit(self, prep: _Prepared) -> FileOutcome:
+        """Index one prepared file, replacing its old chunks, then record it in the registry."""
+        src = prep.record.source
         result = index(
-            chunks,
+            prep.chunks,
             self.kb.record_manager,
             self.kb.vectorstore,
             cleanup="scoped_full",
             source_id_key="source",
             key_encoder="sha256",
-            batch_size=max(len(chunks), 1),
+            batch_size=len(prep.chunks),
         )
         self.report.chunks_embedded += result["num_added"] + result["num_updated"]
         self._drop_orphans(src)
-        self.kb.put_document(
-            DocumentRecord(
-                source=src,
-                root=cand.root,
-                title=doc.title,
-                sha256=sha,
-                chunks=len(chunks),
-                size_bytes=len(raw),
-                ingested_at=now.timestamp(),
-            )
-        )
-        return FileOutcome(src, status, chunks=len(chunks), title=doc.title)
+        self.kb.put_document(prep.record)
+        return FileOutcome(src, prep.status, chunks=prep.record.chunks, title=prep.record.title)
 
     def _drop_orphans(self, source: str) -> None:
         """Delete chunks of ``source`` in Chroma that the record manager does not list."""
@@ -219,10 +244,29 @@ def ingest(
             kb.reset()
         candidates, scopes, gone = _plan(paths, settings, report)
         run = _Ingestor(kb, settings, report, dry_run)
-        for done, cand in enumerate(candidates):
-            if progress:
-                progress(done, len(candidates), cand.source)
-            report.files.append(run.file(cand))
+        done = 0
+        waiting: list[_Prepared] = []
+
+        def flush() -> None:
+            nonlocal done
+            run.prefetch(waiting)
+            for prep in waiting:
+                if progress:
+                    progress(done, len(candidates), prep.record.source)
+                report.files.append(run.commit(prep))
+                done += 1
+            waiting.clear()
+
+        for cand in candidates:
+            outcome = run.prepare(cand)
+            if isinstance(outcome, FileOutcome):
+                report.files.append(outcome)
+                done += 1
+                continue
+            waiting.append(outcome)
+            if sum(len(p.chunks) for p in waiting) >= settings.embed_window_chunks:
+                flush()
+        flush()
         if progress:
             progress(len(candidates), len(candidates), "")
         present = {c.source for c in candidates}

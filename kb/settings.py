@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(32, ge=0, le=128)
     max_file_mb: float = Field(50.0, gt=0)
     lock_timeout_s: float = Field(600.0, ge=0, description="How long an ingest waits for another.")
+    embed_window_chunks: int = Field(
+        1024, ge=1, description="Chunks of several files embedded in one pass before they are indexed."
+    )
 
     # --- retrieval ------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")

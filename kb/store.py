@@ -111,10 +111,11 @@ class KnowledgeBase:
 
     # --- Chroma -----------------------------------------------------------------------
     def _open_collection(self, check_model: bool) -> None:
+        self.cached_embeddings = self._cached_embeddings()
         self.vectorstore = Chroma(
             client=self.client,
             collection_name=self.settings.collection,
-            embedding_function=self._cached_embeddings(),
+            embedding_function=self.cached_embeddings,
             collection_metadata={"embedding_model": self.model_id},
             collection_configuration={"hnsw": {"space": "cosine"}},
         )

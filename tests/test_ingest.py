@@ -291,6 +291,7 @@ def test_killed_ingest_converges_on_rerun(settings, make_settings, tmp_path):
             **os.environ,
             "ASSISTANT_DATA_DIR": str(settings.data_dir),
             "ASSISTANT_CORPUS_DIR": str(settings.corpus_dir),
+            "ASSISTANT_EMBED_WINDOW_CHUNKS": "8",  # files are committed while later ones embed
         },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
