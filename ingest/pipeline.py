@@ -162,33 +162,37 @@ class _Ingestor:
         )
         return _Prepared(record, status, chunks)
 
-    def prefetch(self, prepared: list[_Prepared]) -> None:
-        """Embed the chunks of several files in one pass, into the embedding cache.
+    def commit(self, window: list[_Prepared]) -> list[FileOutcome]:
+        """Index a window of prepared files in one ``index()`` call, then record each file.
 
-        Files are indexed one by one (each is its own unit of cleanup), but embedding them one
-        by one wastes the model on half-empty, padded batches; filling the cache first lets the
-        model see full batches of similar length, and ``index()`` then finds every vector cached.
+        ``scoped_full`` cleanup works per source: each file's old chunks go once its new ones
+        are in, and other files are untouched. One call per window, rather than per file, lets
+        the model embed full batches of similar length and Chroma take one write. The registry
+        rows come last: a run killed mid-window redoes the whole window next time.
         """
-        texts = list(dict.fromkeys(c.page_content for p in prepared for c in p.chunks))
-        if texts:
-            self.kb.cached_embeddings.embed_documents(texts)
-
-    def commit(self, prep: _Prepared) -> FileOutcome:
-        """Index one prepared file, replacing its old chunks, then record it in the registry."""
-        src = prep.record.source
+        chunks = [c for prep in window for c in prep.chunks]
+        if not chunks:
+            return []
         result = index(
-            prep.chunks,
+            chunks,
             self.kb.record_manager,
             self.kb.vectorstore,
             cleanup="scoped_full",
             source_id_key="source",
             key_encoder="sha256",
-            batch_size=len(prep.chunks),
+            batch_size=len(chunks),
         )
         self.report.chunks_embedded += result["num_added"] + result["num_updated"]
-        self._drop_orphans(src)
-        self.kb.put_document(prep.record)
-        return FileOutcome(src, prep.status, chunks=prep.record.chunks, title=prep.record.title)
+        outcomes = []
+        for prep in window:
+            self._drop_orphans(prep.record.source)
+            self.kb.put_document(prep.record)
+            outcomes.append(
+                FileOutcome(
+                    prep.record.source, prep.status, chunks=prep.record.chunks, title=prep.record.title
+                )
+            )
+        return outcomes
 
     def _drop_orphans(self, source: str) -> None:
         """Delete chunks of ``source`` in Chroma that the record manager does not list."""
@@ -244,24 +248,18 @@ def ingest(
             kb.reset()
         candidates, scopes, gone = _plan(paths, settings, report)
         run = _Ingestor(kb, settings, report, dry_run)
-        done = 0
         waiting: list[_Prepared] = []
 
         def flush() -> None:
-            nonlocal done
-            run.prefetch(waiting)
-            for prep in waiting:
-                if progress:
-                    progress(done, len(candidates), prep.record.source)
-                report.files.append(run.commit(prep))
-                done += 1
+            report.files.extend(run.commit(waiting))
             waiting.clear()
 
-        for cand in candidates:
+        for done, cand in enumerate(candidates):
+            if progress:
+                progress(done, len(candidates), cand.source)
             outcome = run.prepare(cand)
             if isinstance(outcome, FileOutcome):
                 report.files.append(outcome)
-                done += 1
                 continue
             waiting.append(outcome)
             if sum(len(p.chunks) for p in waiting) >= settings.embed_window_chunks:

@@ -31,8 +31,13 @@ def load_tokenizer():
     return tok
 
 
+@lru_cache(maxsize=8192)
 def count_tokens(text: str) -> int:
-    """Tokens the embedding model sees for ``text``, without [CLS]/[SEP]."""
+    """Tokens the embedding model sees for ``text``, without [CLS]/[SEP].
+
+    Cached: the text splitter measures the same pieces again as it merges them (about three
+    calls per distinct piece).
+    """
     return len(load_tokenizer().encode(text, add_special_tokens=False).ids)
 
 
@@ -119,6 +124,22 @@ class MiniLMEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_array([text])[0].tolist()
+
+
+class UniqueTextEmbeddings(Embeddings):
+    """Embeds each distinct text of a call once (a corpus often repeats boilerplate chunks, and
+    the same document may be stored under two names)."""
+
+    def __init__(self, inner: Embeddings) -> None:
+        self.inner = inner
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        unique = list(dict.fromkeys(texts))
+        vectors = dict(zip(unique, self.inner.embed_documents(unique)))
+        return [vectors[t] for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
 
 
 def embedding_model_id(settings: Settings) -> str:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
-from kb.embeddings import embedding_model_id, make_embeddings
+from kb.embeddings import UniqueTextEmbeddings, embedding_model_id, make_embeddings
 from kb.settings import ConfigError, Settings
 
 _meta = sa.MetaData()
@@ -135,7 +135,10 @@ class KnowledgeBase:
 
         store = LocalFileStore(self.settings.data_dir / "embedding-cache")
         return CacheBackedEmbeddings.from_bytes_store(
-            self.embeddings, store, namespace=self.model_id.replace(":", "_"), key_encoder="sha256"
+            UniqueTextEmbeddings(self.embeddings),
+            store,
+            namespace=self.model_id.replace(":", "_"),
+            key_encoder="sha256",
         )
 
     def count_chunks(self) -> int:
