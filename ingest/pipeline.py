@@ -1,14 +1,16 @@
 """Incremental ingestion: files -> documents -> chunks -> index, reporting every file's outcome.
 
-Each file is handled on its own so one bad file never stops the others and never touches
-what other files put in the index:
+Each file is judged on its own, so one bad file never stops the others and never touches what
+other files put in the index:
 
 1. stat and size check, then the SHA-256 of its bytes;
 2. same hash as the registry's row -> ``unchanged``: not parsed, not embedded;
-3. otherwise load -> chunk -> ``langchain_core.indexing.index`` with ``scoped_full`` cleanup
-   of that one source (its old chunks go once the new ones are in), then any chunk of that
-   source that the record manager does not know (left by an ingest killed mid-way) is deleted;
-4. the registry row is written last, so a killed run simply redoes that file next time.
+3. otherwise parse and chunk it. Files are gathered into windows of about
+   ``embed_window_chunks`` chunks; each window goes through one ``langchain_core.indexing.index``
+   call with ``scoped_full`` cleanup keyed by source (a file's old chunks go once its new ones
+   are in), then any chunk of those sources the record manager does not know (left by an
+   ingest killed mid-way) is deleted;
+4. registry rows are written last, so a killed run simply redoes that window next time.
 
 Files that vanished from a scanned folder leave the index; files elsewhere (other folders,
 uploads) are untouched. Embeddings are cached by text hash, so duplicate or unchanged text is
