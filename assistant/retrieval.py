@@ -37,6 +37,7 @@ class _KeywordIndex:
     ids: list[str]
     texts: list[str]
     metadatas: list[dict]
+    bags: list[frozenset[str]]  # each chunk's terms, for spotting near-duplicates
     bm25: _BM25 | None
     position: dict[str, int]
 
@@ -66,6 +67,7 @@ class HybridRetriever:
                 ids=data["ids"],
                 texts=texts,
                 metadatas=data["metadatas"] or [],
+                bags=[frozenset(t) for t in tokenised],
                 bm25=_BM25(tokenised) if any(tokenised) else None,
                 position={cid: i for i, cid in enumerate(data["ids"])},
             )
@@ -118,12 +120,12 @@ class HybridRetriever:
         bm25_scores = dict(sparse)
 
         passages: list[Passage] = []
-        kept_terms: list[set[str]] = []
+        kept_terms: list[frozenset[str]] = []
         for cid in sorted(fused, key=fused.get, reverse=True):
             if dense_scores.get(cid, 0.0) < self.settings.relevance_floor or cid not in idx.position:
                 continue
-            text = idx.texts[idx.position[cid]]
-            bag = set(terms(text))
+            pos = idx.position[cid]
+            text, bag = idx.texts[pos], idx.bags[pos]
             if any(_jaccard(bag, other) >= DUPLICATE_JACCARD for other in kept_terms):
                 continue  # the same text under another name, or a near copy
             kept_terms.append(bag)
@@ -131,7 +133,7 @@ class HybridRetriever:
                 _passage(
                     cid,
                     text,
-                    idx.metadatas[idx.position[cid]],
+                    idx.metadatas[pos],
                     fused[cid],
                     dense_scores.get(cid),
                     bm25_scores.get(cid),
@@ -144,7 +146,7 @@ class HybridRetriever:
         return passages
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else float(a == b)
 
 

@@ -290,7 +290,3 @@ def delete_document(kb: KnowledgeBase, source: str, *, remove_file: bool = False
             path.unlink(missing_ok=True)
         kb.bump_version()
     return deleted
-
-
-def list_documents(settings: Settings, kb: KnowledgeBase | None = None) -> list[DocumentRecord]:
-    return (kb or KnowledgeBase(settings)).list_documents()
