@@ -105,7 +105,7 @@ def _first_line(text: str) -> str:
     return next((line for line in text.splitlines() if line.strip()), "")
 
 
-def _size(n: int) -> str:
+def human_size(n: int) -> str:
     """Decimal units as people read them: "61.2 MB", "50 MB", "900 bytes"."""
     for unit, factor in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
         if n >= factor:
@@ -418,7 +418,7 @@ def read_file(path: Path, max_bytes: int) -> bytes:
     if info.st_size == 0:
         raise SkipFile("empty file")
     if info.st_size > max_bytes:
-        size, limit = _size(info.st_size), _size(max_bytes)
+        size, limit = human_size(info.st_size), human_size(max_bytes)
         if size == limit:
             size, limit = f"{info.st_size} bytes", f"{max_bytes} bytes"
         raise SkipFile(f"too large: {size} > {limit} limit")
@@ -428,7 +428,7 @@ def read_file(path: Path, max_bytes: int) -> bytes:
     except OSError as exc:
         raise LoadError(_os_reason(exc, path)) from None
     if len(raw) > max_bytes:
-        raise SkipFile(f"too large: over the {_size(max_bytes)} limit")
+        raise SkipFile(f"too large: over the {human_size(max_bytes)} limit")
     if not raw.strip():
         raise SkipFile("empty file")
     return raw

@@ -29,6 +29,7 @@ from kb.store import source_path
 from webapp.auth import User
 from webapp.chat import assistant_history
 from webapp.services import Services
+from webapp.staff import upload_limit_bytes
 from webapp.ui import CSS, build_ui
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         path="/",
         auth=services.users.gradio_auth if settings.require_login else None,
         auth_message="Sign in to use the documents assistant.",
-        max_file_size=int(settings.max_upload_mb * 1024 * 1024),
+        max_file_size=upload_limit_bytes(settings),
         blocked_paths=[str(settings.data_dir.resolve())],
         ssr_mode=False,
         run_history=False,  # would keep inputs (passwords too) in the browser

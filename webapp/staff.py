@@ -17,7 +17,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.loaders import SUPPORTED_SUFFIXES, human_size
 from ingest.pipeline import delete_document, ingest
 from ingest.report import FileOutcome, IngestReport
 from kb.settings import Settings
@@ -40,18 +40,14 @@ def safe_filename(name: str) -> str:
     return f"{stem}{suffix}"
 
 
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB"):
-        if size < 1024 or unit == "MB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
+def upload_limit_bytes(settings: Settings) -> int:
+    """Decimal megabytes, as ingestion counts them ("50 MB" means 50,000,000 bytes)."""
+    return int(settings.max_upload_mb * 1_000_000)
 
 
 def save_uploads(paths: Iterable[str | Path], settings: Settings) -> tuple[list[Path], list[FileOutcome]]:
     """Copy allowed files into the uploads dir; the others come back as skipped outcomes."""
-    limit = int(settings.max_upload_mb * 1024 * 1024)
+    limit = upload_limit_bytes(settings)
     uploads = settings.uploads_dir
     uploads.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
@@ -74,7 +70,7 @@ def save_uploads(paths: Iterable[str | Path], settings: Settings) -> tuple[list[
                 FileOutcome(
                     src.name,
                     "skipped",
-                    reason=f"too large: {size / 1e6:.1f} MB > {settings.max_upload_mb:g} MB limit",
+                    reason=f"too large: {human_size(size)} > {human_size(limit)} limit",
                 )
             )
             continue
