@@ -339,6 +339,8 @@ SIGNS = {
     "missing_name": -1,
     "missing_number": -1,
     "type_missing": -1,
+    "role_conflict": -1,
+    "modifier_conflict": -1,
 }
 
 
