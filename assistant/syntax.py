@@ -30,6 +30,23 @@ WH_WORDS = frozenset("who whom whose what which when where why how".split())
 CONTENT = frozenset({"PROPN", "NOUN", "ADJ", "NUM"})
 MODIFIERS = frozenset({"amod", "compound", "nummod", "npadvmod"})
 
+SWAPPED = {"subj": "obj", "obj": "subj"}
+OPPOSITE_PREPOSITIONS = {
+    "from": ("to", "into"),
+    "to": ("from",),
+    "into": ("from",),
+    "before": ("after",),
+    "after": ("before",),
+    "above": ("below", "under"),
+    "below": ("above",),
+    "under": ("above", "over"),
+    "over": ("under",),
+    "with": ("without", "against"),
+    "without": ("with",),
+    "against": ("with", "for"),
+    "for": ("against",),
+}
+
 _lock = threading.Lock()
 
 
@@ -104,7 +121,22 @@ def _arguments(verb: Token) -> dict[str, Token]:
                 for g in c.children:
                     if g.dep_ == "pobj":
                         out.setdefault(f"prep_{c.lower_}", g)
+    if "subj" not in out and verb.dep_ == "conj" and verb.head.pos_ in ("VERB", "AUX"):
+        # 'The Normans settled ... and built castles': the second verb shares the first one's
+        # grammatical subject (also when the first is passive: 'they were paid and built')
+        for c in verb.head.children:
+            if c.dep_ in ("nsubj", "nsubjpass"):
+                out["subj"] = c
     return out
+
+
+def _resolve(verb: Token, filler: Token) -> Token | None:
+    """'factors that limit X': a relative pronoun stands for the noun it follows; any other
+    pronoun ('we', 'it', 'what') could be anything, so it fills no role we can compare."""
+    if filler.pos_ != "PRON":
+        return filler
+    relative = filler.tag_ in ("WDT", "WP") and verb.dep_ == "relcl"
+    return verb.head if relative else None
 
 
 def _phrase(tok: Token) -> set[str]:
@@ -133,18 +165,22 @@ def role_conflict(question: str, sentence: str) -> bool:
     if not asked or not occurrences:
         return False
     in_sentence = {_key(t) for t in s}
+    copula = verb.lemma_ == "be"  # 'X is the Y' and 'the Y is X' say the same
 
     def clashes(occurrence: Token) -> bool:
-        found = _arguments(occurrence)
+        found = {role: _resolve(occurrence, tok) for role, tok in _arguments(occurrence).items()}
         for role, tok in asked.items():
             filler = found.get(role)
-            if filler is not None and filler.pos_ == "PRON":
-                # 'factors that limit X': the relative pronoun stands for the noun it follows;
-                # any other pronoun ('we', 'it', 'what') could be anything, so no clash is claimed
-                relative = filler.tag_ in ("WDT", "WP") and occurrence.dep_ == "relcl"
-                filler = occurrence.head if relative else None
             if filler is not None and _key(tok) in in_sentence and not _phrase(tok) & _phrase(filler):
                 return True
+            other = found.get(SWAPPED.get(role, ""))
+            if other is not None and filler is None and not copula and _key(tok) in _phrase(other):
+                return True  # the question's subject is the sentence's object, or back
+            if role.startswith("prep_"):
+                for opposite in OPPOSITE_PREPOSITIONS.get(role[5:], ()):
+                    there = found.get(f"prep_{opposite}")
+                    if there is not None and _key(tok) in _phrase(there):
+                        return True  # 'fled from Italy' against 'fled to Italy'
         return False
 
     return all(clashes(o) for o in occurrences)

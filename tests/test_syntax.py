@@ -24,6 +24,28 @@ def test_swapped_roles_conflict_and_faithful_questions_do_not(sentence):
     assert not role_conflict("When was the steering committee appointed?", sentence)
 
 
+def test_subject_asked_where_the_sentence_has_the_object():
+    hired = "The auditors were hired in 2020 after a public tender."
+    assert role_conflict("Whom did the auditors hire?", hired)
+    assert not role_conflict("Who hired the auditors?", hired)
+    assert not role_conflict("When were the auditors hired?", hired)
+
+
+def test_opposite_prepositions_conflict():
+    moved = "The research team moved to Berlin in 2019."
+    assert role_conflict("Who moved from Berlin in 2019?", moved)
+    assert not role_conflict("Who moved to Berlin in 2019?", moved)
+
+
+def test_a_conjoined_verb_shares_the_first_verbs_subject():
+    settled = "The Normans settled in the east of Ireland and built many castles."
+    assert role_conflict("What castles did Ireland build?", settled)
+    assert not role_conflict("What castles did the Normans build?", settled)
+    # ... the grammatical subject, also after a passive: 'they' founded it, not the duke
+    welcomed = "The monks fled to Italy, where they were welcomed by the duke and founded a monastery."
+    assert not role_conflict("What did the monks found?", welcomed)
+
+
 def test_no_conflict_is_claimed_where_the_parse_cannot_tell():
     # a pronoun could stand for anything
     assert not role_conflict("Did the steering committee appoint the board?", "It appointed the board.")
@@ -46,6 +68,17 @@ def test_a_name_or_superlative_moved_to_another_noun_conflicts():
     oldest = "The oldest partner of the consortium is ACME."
     assert modifier_conflict("What is the largest partner of the consortium?", oldest)
     assert not modifier_conflict("What is the oldest partner of the consortium?", oldest)
+
+
+def test_is_reads_both_ways():
+    assert not role_conflict(
+        "What are the three types of transactions?",
+        "There are three types of transactions: transfers, calls and deployments.",
+    )
+    assert not role_conflict(
+        "Why is determination the most important quality in founders?",
+        "Determination has turned out to be the most important quality in founders.",
+    )
 
 
 def test_counts_and_sentence_initial_capitals_are_not_names():
