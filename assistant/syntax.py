@@ -16,6 +16,7 @@ MIT), so nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -149,10 +150,20 @@ def _main_verb(doc: Doc) -> Token | None:
     return (roots or verbs or [None])[0]
 
 
+_DO_SUPPORT = re.compile(r"^(\W*(?:\w+\W+){0,4}?(?:who|whom|whose|what|which|when|where|why|how)\b.*?)\b(?:did|does|do)\b", re.I)
+
+
+def _parseable(question: str) -> str:
+    """'Who did the committee appoint?' -> 'Who can the committee appoint?': the small model
+    misreads the verb after a subject that follows 'did' (as a noun) far more often than after
+    'can', and tense plays no part in the roles."""
+    return _DO_SUPPORT.sub(lambda m: f"{m.group(1)}can", question, count=1)
+
+
 def role_conflict(question: str, sentence: str) -> bool:
     """The question's main verb is in the sentence, but a word the question puts in one of its
     roles (subject, object, 'on X') fills another place in the sentence, at every occurrence."""
-    q, s = parse(question), parse(sentence)
+    q, s = parse(_parseable(question)), parse(sentence)
     verb = _main_verb(q)
     if verb is None or _in_hyphenated_word(verb):
         return False
