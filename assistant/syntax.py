@@ -48,6 +48,10 @@ OPPOSITE_PREPOSITIONS = {
     "for": ("against",),
 }
 
+_DO_SUPPORT = re.compile(
+    r"^(\W*(?:\w+\W+){0,4}?(?:who|whom|whose|what|which|when|where|why|how)\b.*?)\b(?:did|does|do)\b", re.I
+)
+
 _lock = threading.Lock()
 
 
@@ -148,9 +152,6 @@ def _main_verb(doc: Doc) -> Token | None:
     verbs = [t for t in doc if t.pos_ in ("VERB", "AUX") and t.dep_ not in ("aux", "auxpass")]
     roots = [t for t in verbs if t.dep_ == "ROOT"]
     return (roots or verbs or [None])[0]
-
-
-_DO_SUPPORT = re.compile(r"^(\W*(?:\w+\W+){0,4}?(?:who|whom|whose|what|which|when|where|why|how)\b.*?)\b(?:did|does|do)\b", re.I)
 
 
 def _parseable(question: str) -> str:

@@ -24,6 +24,13 @@ def test_swapped_roles_conflict_and_faithful_questions_do_not(sentence):
     assert not role_conflict("When was the steering committee appointed?", sentence)
 
 
+def test_do_questions_are_read_right():
+    # the small model misparses "Who did the regional culture have ..." unless 'did' is swapped
+    effect = "The Normans had a profound effect on the culture of the region."
+    assert role_conflict("Who did the regional culture have a profound effect on?", effect)
+    assert not role_conflict("Who had a profound effect on the regional culture?", effect)
+
+
 def test_subject_asked_where_the_sentence_has_the_object():
     hired = "The auditors were hired in 2020 after a public tender."
     assert role_conflict("Whom did the auditors hire?", hired)
