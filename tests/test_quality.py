@@ -36,6 +36,9 @@ def test_squad_subset_end_to_end(settings):
     s = report.summary
     assert s["hit_at_k"] >= 0.85
     assert s["context_recall"] >= 0.85
+    # measured 0.49 and 1.0 on these 60 (35 unanswerable); 0.34 on all 208 before the parse checks
+    assert s["declined_when_unanswerable"] >= 0.4
+    assert s["answered_when_answerable"] >= 0.9
     answered = [r for r in report.results if r.answerable and not r.declined]
     assert answered, "some answerable questions are answered"
     gold_in_answer = [
