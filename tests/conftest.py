@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import kb  # noqa: F401  (switches library telemetry off before anything else loads)
+from assistant.models import Passage
 from kb.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,3 +61,8 @@ def output_dir(request) -> Path:
     path = OUTPUT_DIR / request.node.name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def passage(n: int, text: str, score: float = 0.6, source: str = "handbook.md") -> Passage:
+    """A retrieved passage as the answerers receive it (dense score = fused score here)."""
+    return Passage(n=n, id=f"c{n}", text=text, source=source, score=score, dense_score=score)

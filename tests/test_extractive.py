@@ -21,16 +21,12 @@ from assistant.extractive import (
 from assistant.models import Passage
 from assistant.prompts import DECLINE_TEXT
 from kb.embeddings import MiniLMEmbeddings
-from tests.conftest import EVAL_DATA
+from tests.conftest import EVAL_DATA, passage
 
 
 @pytest.fixture(scope="module")
 def embeddings() -> MiniLMEmbeddings:
     return MiniLMEmbeddings()
-
-
-def passage(n: int, text: str, score: float = 0.6, source: str = "handbook.md") -> Passage:
-    return Passage(n=n, id=f"c{n}", text=text, source=source, score=score, dense_score=score)
 
 
 BACKUPS = passage(

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from assistant.extractive import answer_from_passages
-from assistant.models import Passage
 from assistant.syntax import modifier_conflict, role_conflict
 from kb.embeddings import MiniLMEmbeddings
+from tests.conftest import passage
 
 ACTIVE = "The board appointed the steering committee in March 2021."
 PASSIVE = "The steering committee was appointed by the board in March 2021."
@@ -96,14 +96,7 @@ def test_counts_and_sentence_initial_capitals_are_not_names():
 
 def test_the_decline_model_uses_the_checks():
     embeddings = MiniLMEmbeddings()
-    governance = Passage(
-        n=1,
-        id="c1",
-        text=f"{ACTIVE} The committee meets every quarter to review the budget and the risks.",
-        source="governance.md",
-        score=0.6,
-        dense_score=0.6,
-    )
+    governance = passage(1, f"{ACTIVE} The committee meets every quarter to review the budget and the risks.")
     swapped = answer_from_passages(
         "When did the steering committee appoint the board?", [governance], embeddings
     )
@@ -113,13 +106,8 @@ def test_the_decline_model_uses_the_checks():
     )
     assert not faithful.declined and "March 2021" in faithful.text
 
-    staff = Passage(
-        n=1,
-        id="c2",
-        text="The first Danish engineers joined the project in 2019. A Swedish consultant led the pilot.",
-        source="staff.md",
-        score=0.6,
-        dense_score=0.6,
+    staff = passage(
+        1, "The first Danish engineers joined the project in 2019. A Swedish consultant led the pilot."
     )
     moved = answer_from_passages(
         "When did the first Swedish engineers join the project?", [staff], embeddings
