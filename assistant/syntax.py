@@ -71,7 +71,7 @@ def parse(text: str) -> Doc:
 
 
 def warm_up() -> None:
-    """Load the pipeline now (about 0.3 s) rather than on the first question."""
+    """Load the pipeline now (about a second with the import) rather than on the first question."""
     parse("Warm up.")
 
 
@@ -211,7 +211,7 @@ def _marked_modifiers(tok: Token) -> set[str]:
 
 
 def modifier_conflict(question: str, sentence: str) -> bool:
-    """A noun of the question carries a name, number or superlative ('Byzantine mercenary'),
+    """A noun of the question carries a name or a superlative ('Byzantine mercenary'),
     and wherever the sentence has that noun it carries another one instead ('Norman
     mercenaries')."""
     q, s = parse(question), parse(sentence)
