@@ -256,6 +256,13 @@ class KnowledgeBase:
                 f"waited {wait:.0f}s, try again when it has finished"
             ) from None
 
+    def close(self) -> None:
+        """Release the Chroma system and database handles (before a temporary index's folder goes)."""
+        with contextlib.suppress(Exception):
+            self.client.close()
+        with contextlib.suppress(Exception):
+            self.engine.dispose()
+
     def reset(self) -> None:
         """Drop every chunk, record and registry row of this collection (for ``--rebuild``)."""
         self.client.delete_collection(self.settings.collection)

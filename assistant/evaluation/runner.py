@@ -330,7 +330,7 @@ def run_evaluation(
                 }
             )
             kb = KnowledgeBase(run_settings)
-            stack.callback(_close, kb)
+            stack.callback(kb.close)
             ingest_report = ingest(None, run_settings, kb)
             corpus_info["ingest"] = ingest_report.summary()
             for f in ingest_report.failed:
@@ -401,14 +401,6 @@ def run_evaluation(
     if out_dir is not None:
         report.paths = write_reports(report, Path(out_dir))
     return report
-
-
-def _close(kb) -> None:
-    """Release the temporary index's Chroma system and database handles before its folder goes."""
-    with contextlib.suppress(Exception):
-        kb.client.close()
-    with contextlib.suppress(Exception):
-        kb.engine.dispose()
 
 
 def _semantic_similarity(embeddings, questions: list[Question], results: list[QuestionResult]) -> None:
