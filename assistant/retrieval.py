@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,10 +112,12 @@ class HybridRetriever:
         dense = self._dense_top(query_vec, self.settings.fetch_k)
         sparse = self._bm25_top(idx, query, self.settings.fetch_k)
 
-        fused: dict[str, float] = {}
-        for weight, ranked in ((self.settings.dense_weight, dense), (self.settings.bm25_weight, sparse)):
-            for rank, (cid, _) in enumerate(ranked):
-                fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + rank + 1)
+        fused = rrf_scores(
+            [
+                (self.settings.dense_weight, [cid for cid, _ in dense]),
+                (self.settings.bm25_weight, [cid for cid, _ in sparse]),
+            ]
+        )
         dense_scores = dict(dense)
         dense_scores.update(self._similarities(query_vec, [c for c in fused if c not in dense_scores]))
         bm25_scores = dict(sparse)
@@ -144,6 +147,15 @@ class HybridRetriever:
         for n, p in enumerate(passages, start=1):
             p.n = n
         return passages
+
+
+def rrf_scores(rankings: Iterable[tuple[float, Sequence[Hashable]]]) -> dict[Hashable, float]:
+    """Weighted reciprocal rank fusion: each item scores sum(weight / (RRF_K + rank)), rank from 1."""
+    fused: dict[Hashable, float] = {}
+    for weight, ranked in rankings:
+        for rank, item in enumerate(ranked, start=1):
+            fused[item] = fused.get(item, 0.0) + weight / (RRF_K + rank)
+    return fused
 
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:

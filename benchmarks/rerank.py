@@ -59,7 +59,7 @@ import kb  # noqa: F401  (telemetry off)
 from assistant.evaluation import metrics as m
 from assistant.evaluation.importers import load_question_set
 from assistant.models import Passage
-from assistant.retrieval import RRF_K, HybridRetriever
+from assistant.retrieval import HybridRetriever, rrf_scores
 from assistant.text import split_sentences
 from ingest.pipeline import ingest
 from kb.settings import load_settings
@@ -103,12 +103,9 @@ def order_by(scores: Sequence[float]) -> list[int]:
 
 
 def rrf(orders: Sequence[tuple[float, list[int]]], n: int) -> list[int]:
-    """Weighted reciprocal rank fusion of several orders of the same n items."""
-    fused = [0.0] * n
-    for weight, order in orders:
-        for rank, i in enumerate(order):
-            fused[i] += weight / (RRF_K + rank + 1)
-    return order_by(fused)
+    """Weighted reciprocal rank fusion (the retriever's own) of several orders of the same n items."""
+    fused = rrf_scores(orders)
+    return order_by([fused.get(i, 0.0) for i in range(n)])
 
 
 def minmax(values: Sequence[float]) -> np.ndarray:
@@ -187,10 +184,7 @@ def ingested(path: Path):
             print(f"  ingested {report.summary()}", flush=True)
             yield questions, HybridRetriever(store, settings), store.embeddings
         finally:
-            with contextlib.suppress(Exception):
-                store.client.close()
-            with contextlib.suppress(Exception):
-                store.engine.dispose()
+            store.close()
 
 
 def run_set(
