@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,26 @@ from assistant.models import Passage
 from kb.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-EVAL_DATA = SHARED / "eval-data"
+
+
+def _eval_data() -> Path:
+    """The shared development data: ``$EVAL_DATA_DIR``, else ``shared/eval-data`` beside this
+    checkout, else beside the local repository it was cloned from (a clone in a temp folder)."""
+    if os.environ.get("EVAL_DATA_DIR"):
+        return Path(os.environ["EVAL_DATA_DIR"])
+    beside = [REPO.parent / "shared" / "eval-data"]
+    origin = subprocess.run(
+        ["git", "-C", str(REPO), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():
+        beside.append(Path(origin).resolve().parent / "shared" / "eval-data")
+    return next((p for p in beside if p.is_dir()), beside[0])
+
+
+EVAL_DATA = _eval_data()
 OUTPUT_DIR = REPO / "test-output"
 
 
