@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     embed_window_chunks: int = Field(
         1024, ge=1, description="Chunks of several files embedded in one pass before they are indexed."
     )
+    max_pdf_pages: int = Field(5000, ge=1, description="PDFs with more pages are refused by name.")
+    max_unzipped_mb: float = Field(
+        200.0, gt=0, description="DOCX and other zip-based files that inflate beyond this are refused."
+    )
+    max_file_seconds: float = Field(
+        900.0, gt=0, description="A file that takes longer to read, chunk and index fails by name."
+    )
 
     # --- retrieval ------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
@@ -77,7 +84,11 @@ class Settings(BaseSettings):
     # --- web app --------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65535)
-    concurrency_limit: int = Field(8, ge=1, le=256)
+    concurrency_limit: int = Field(8, ge=1, le=256, description="Answers computed at once, all routes.")
+    queue_size: int = Field(64, ge=0, le=10_000, description="Questions that may wait for a free slot.")
+    queue_timeout_s: float = Field(60.0, gt=0, description="Longest wait for a slot before a 503.")
+    public_url: str | None = Field(None, description="The URL users reach the app at (https: Secure cookies).")
+    session_hours: float = Field(12.0, gt=0, le=24 * 90, description="How long a sign-in lasts.")
     users_file: Path | None = Field(None, description="JSON file of users with hashed passwords.")
     users: str | None = Field(None, description="Inline users: 'name:role:argon2hash,...'.")
     require_login: bool = Field(False, description="Viewers must log in to chat.")
@@ -92,7 +103,7 @@ class Settings(BaseSettings):
         description="Shown under the chat (JSON list in the environment).",
     )
 
-    @field_validator("openai_base_url")
+    @field_validator("openai_base_url", "public_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         if v and not v.startswith(("http://", "https://")):
