@@ -1,9 +1,11 @@
-"""Start the real web app (``python app.py``) in a subprocess for app, browser and benchmark runs.
+"""Start the real web app (``python app.py``) in a subprocess for app, browser, security and
+benchmark runs, and speak to it the ways clients do.
 
-The app gets its own data dir, corpus dir, free port and users file; its log goes to
-``app.log`` next to the data dir so a failing test can show why. ``staff_client`` unlocks the
+The app gets its own data dir, corpus dir, Gradio temp dir, free port and users file; its log
+goes to ``app.log`` next to the data dir so a failing test can show why. ``client`` unlocks the
 app's hidden endpoints in a ``gradio_client.Client`` the way any attacker's client could (the
-hidden flag is only honoured by the client library), so tests prove the server refuses.
+hidden flag is only honoured by the client library), so tests prove the server refuses;
+``queue_call`` speaks Gradio's raw queue protocol (join, then the event stream) with any payload.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +62,11 @@ class RunningApp:
     def health(self) -> dict:
         return httpx.get(f"{self.url}/healthz", timeout=10).json()
 
+    @property
+    def gradio_tmp(self) -> Path:
+        """Gradio's upload and cache folder of this app (``GRADIO_TEMP_DIR``)."""
+        return self.data_dir.parent / "gradio-tmp"
+
 
 def app_env(**settings: str) -> dict[str, str]:
     """The environment of the app process: ours minus any ASSISTANT_*/OPENAI_* of the developer."""
@@ -82,9 +90,14 @@ def app_env(**settings: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def running_app(
-    root: Path, *, corpus: Path | None = REPO / "corpus", extra_env: dict[str, str] | None = None
+    root: Path,
+    *,
+    corpus: Path | None = REPO / "corpus",
+    extra_env: dict[str, str] | None = None,
+    wait_for_ingest: bool = True,
 ) -> Iterator[RunningApp]:
-    """``python app.py`` on a free port with a copy of ``corpus`` (None: an empty corpus)."""
+    """``python app.py`` on a free port with a copy of ``corpus`` (None: an empty corpus); ready
+    once ``/healthz`` answers and (unless told not to wait) the start-up ingest has finished."""
     root.mkdir(parents=True, exist_ok=True)
     data_dir, corpus_dir = root / "data", root / "corpus"
     corpus_dir.mkdir(exist_ok=True)
@@ -97,6 +110,7 @@ def running_app(
         ASSISTANT_PORT=str(port),
         ASSISTANT_HOST="127.0.0.1",
         ASSISTANT_USERS_FILE=str(write_users(root / "users.json")),
+        GRADIO_TEMP_DIR=str(root / "gradio-tmp"),
         **(extra_env or {}),
     )
     log_path = root / "app.log"
@@ -106,7 +120,7 @@ def running_app(
         )
     app = RunningApp(f"http://127.0.0.1:{port}", data_dir, corpus_dir, log_path, process)
     try:
-        wait_until_healthy(app)
+        wait_until_healthy(app, wait_for_ingest=wait_for_ingest)
         yield app
     finally:
         process.terminate()
@@ -117,14 +131,18 @@ def running_app(
             process.wait(timeout=10)
 
 
-def wait_until_healthy(app: RunningApp, timeout: float = STARTUP_TIMEOUT_S) -> float:
-    """Seconds until ``/healthz`` answers ok; fails with the app's log if it dies or times out."""
+def wait_until_healthy(
+    app: RunningApp, timeout: float = STARTUP_TIMEOUT_S, *, wait_for_ingest: bool = False
+) -> float:
+    """Seconds until ``/healthz`` answers ok (and, if asked, the start-up ingest is over); fails
+    with the app's log if it dies or times out."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
         if app.process.poll() is not None:
             raise RuntimeError(f"the app exited with {app.process.returncode}:\n{app.log()}")
         try:
-            if httpx.get(f"{app.url}/healthz", timeout=2).json().get("ok"):
+            health = httpx.get(f"{app.url}/healthz", timeout=2).json()
+            if health.get("ok") and not (wait_for_ingest and health["ingest"]["state"] == "running"):
                 return time.perf_counter() - started
         except (httpx.HTTPError, ValueError):
             pass
@@ -155,10 +173,58 @@ def call(c, api_name: str, *args):
     return c.predict(*args, fn_index=fn_index(c, api_name))
 
 
-def chat(c, question: str, history: list | None = None) -> list[dict]:
-    """Ask through the public chat endpoint; returns the chatbot messages."""
-    messages, _textbox, _status = c.predict(question, history or [], api_name="/chat")
+def chat(c, question: str) -> list[dict]:
+    """Ask through the public chat endpoint; returns the chatbot messages (the conversation so
+    far: a follow-up in the same client's session sees the earlier questions)."""
+    messages, _textbox, _status = c.predict(question, api_name="/chat")
     return messages
+
+
+def signed_in(url: str, auth: tuple[str, str] | None) -> httpx.Client:
+    """An HTTP client carrying the session cookie of ``auth`` (None: anonymous)."""
+    http = httpx.Client(base_url=url, timeout=60)
+    if auth is not None:
+        r = http.post("/login", data={"username": auth[0], "password": auth[1]})
+        assert r.status_code == 200, r.text
+    return http
+
+
+def queue_call(
+    http: httpx.Client,
+    fn_index: int,
+    data: list,
+    *,
+    session_hash: str | None = None,
+    event_data: object = None,
+    timeout: float = 60,
+) -> str:
+    """Gradio's raw queue protocol: join with any payload, then read the event stream until the
+    event completes. Returns everything the server sent (JSON messages, one per line)."""
+    session_hash = session_hash or uuid.uuid4().hex[:11]
+    body = {
+        "data": data,
+        "fn_index": fn_index,
+        "session_hash": session_hash,
+        "event_data": event_data,
+        "trigger_id": None,
+    }
+    joined = http.post("/gradio_api/queue/join", json=body, timeout=timeout)
+    if joined.status_code != 200:
+        return f"join refused {joined.status_code}: {joined.text}"
+    event_id = joined.json().get("event_id")
+    lines = [joined.text]
+    with http.stream(
+        "GET", "/gradio_api/queue/data", params={"session_hash": session_hash}, timeout=timeout
+    ) as stream:
+        for line in stream.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            lines.append(line)
+            message = json.loads(line[5:])
+            done = message.get("msg") in ("process_completed", "close_stream", "unexpected_error")
+            if done and message.get("event_id") in (event_id, None):
+                break
+    return "\n".join(lines)
 
 
 def message_text(message: dict) -> str:

@@ -16,19 +16,23 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import hashlib
 import json
+import logging
 import re
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from argon2 import PasswordHasher
+import sqlalchemy as sa
+from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from kb.settings import ConfigError, Settings
+
+log = logging.getLogger(__name__)
 
 Role = Literal["staff", "viewer"]
 ROLES: tuple[Role, ...] = ("staff", "viewer")
@@ -36,7 +40,18 @@ _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # An inline entry starts with "name:role:$argon2"; commas inside a hash ("m=65536,t=3,p=4") are kept.
 _ENTRY_START = re.compile(r"^\s*[A-Za-z0-9_.@-]+:(staff|viewer):\$argon2")
 
+MAX_NAME_CHARS = 64
+MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; a megabyte "password" only costs us time
+
 _hasher = PasswordHasher()
+_meta = sa.MetaData()
+failures_table = sa.Table(
+    "auth_failures",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name_sha256", sa.String(64), nullable=False, index=True),
+    sa.Column("at", sa.Float, nullable=False, index=True),
+)
 
 
 class PermissionDenied(Exception):
@@ -109,33 +124,67 @@ def load_users_file(path: Path) -> list[User]:
     return users
 
 
-class UserStore:
-    """The users the app knows; ``verify`` is the only way to turn a password into a ``User``.
-
-    After ``MAX_FAILURES`` wrong passwords for one name within ``LOCKOUT_S`` seconds, that name
-    is refused until the window has passed (slows password guessing through the login form).
-    """
+class LoginThrottle:
+    """Failed sign-ins per name, in the record store: after ``MAX_FAILURES`` within ``WINDOW_S``
+    seconds the name is refused until the window has passed, in every process and after a
+    restart. Names are kept as hashes: a password typed into the name field is never stored."""
 
     MAX_FAILURES = 5
-    LOCKOUT_S = 300.0
+    WINDOW_S = 300.0
 
-    def __init__(self, users: list[User]) -> None:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        _meta.create_all(engine)
+
+    @staticmethod
+    def _key(name: str) -> str:
+        return hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()
+
+    def failed(self, name: str) -> None:
+        now = time.time()
+        t = failures_table
+        with self.engine.begin() as conn:
+            conn.execute(t.delete().where(t.c.at < now - self.WINDOW_S))
+            conn.execute(t.insert().values(name_sha256=self._key(name), at=now))
+
+    def succeeded(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(failures_table.delete().where(failures_table.c.name_sha256 == self._key(name)))
+
+    def locked_out(self, name: str) -> bool:
+        t = failures_table
+        query = sa.select(sa.func.count()).where(
+            t.c.name_sha256 == self._key(name), t.c.at >= time.time() - self.WINDOW_S
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one() >= self.MAX_FAILURES
+
+
+class UserStore:
+    """The users the app knows; ``verify`` is the only way to turn a password into a ``User``."""
+
+    def __init__(self, users: list[User], throttle: LoginThrottle) -> None:
         self.users: dict[str, User] = {}
         for user in users:
             self.users[user.name] = user  # later definitions (env) override the file
+        self.throttle = throttle
         # Verified against for unknown names too, so a wrong name costs as long as a wrong password.
         self._dummy_hash = _hasher.hash("not a real password")
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> UserStore:
+    def from_settings(cls, settings: Settings, engine: sa.Engine) -> UserStore:
         users: list[User] = []
         if settings.users_file:
             users += load_users_file(Path(settings.users_file))
         if settings.users:
             users += parse_inline_users(settings.users)
-        return cls(users)
+        store = cls(users, LoginThrottle(engine))
+        for user in store.users.values():
+            try:
+                extract_parameters(user.password_hash)
+            except InvalidHashError:
+                log.warning("user %r has a malformed argon2 hash: they cannot sign in", user.name)
+        return store
 
     def __len__(self) -> int:
         return len(self.users)
@@ -144,33 +193,28 @@ class UserStore:
         return self.users.get(name) if name else None
 
     def verify(self, name: str, password: str) -> User | None:
-        name = (name or "").strip()
-        if self.locked_out(name):
-            return None
+        """The user if the password is right and the name is not locked out.
+
+        A failure is logged with the name only when it is a known user: what was typed into the
+        name field may be a password."""
+        name = (name or "").strip()[:MAX_NAME_CHARS]
+        password = (password or "")[:MAX_PASSWORD_CHARS]
         user = self.users.get(name)
-        try:
-            _hasher.verify(user.password_hash if user else self._dummy_hash, password or "")
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            with self._lock:
-                self._failures.setdefault(name, []).append(time.monotonic())
+        shown = repr(name) if user else "an unknown user name"
+        if self.locked_out(name):
+            log.warning("sign-in refused for %s: locked out after repeated failures", shown)
             return None
-        with self._lock:
-            self._failures.pop(name, None)
+        try:
+            _hasher.verify(user.password_hash if user else self._dummy_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            self.throttle.failed(name)
+            log.warning("failed sign-in for %s", shown)
+            return None
+        self.throttle.succeeded(name)
         return user
 
     def locked_out(self, name: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            recent = [t for t in self._failures.get(name, []) if now - t < self.LOCKOUT_S]
-            if recent:
-                self._failures[name] = recent
-            else:
-                self._failures.pop(name, None)
-            return len(recent) >= self.MAX_FAILURES
-
-    def gradio_auth(self, name: str, password: str) -> bool:
-        """For ``mount_gradio_app(auth=...)`` when every visitor must log in."""
-        return self.verify(name, password) is not None
+        return self.throttle.locked_out((name or "").strip()[:MAX_NAME_CHARS])
 
 
 def require_staff(user: User | None) -> User:

@@ -1,25 +1,31 @@
-"""Chat-side rendering: the collapsible "Sources" message, the history the assistant gets back,
-and the friendly text shown instead of a stack trace.
+"""The chat's data and rendering: the server-side conversation, the API's request models and
+their limits, the collapsible "Sources" message, and the friendly text shown instead of a stack
+trace.
 
-Kept apart from the Gradio layout so it can be read (and reused by ``/api/ask`` clients) without
-building a page.
+Kept apart from the Gradio layout so it can be read (and reused by ``/api/ask``) without building
+a page.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 from urllib.parse import quote as urlquote
 
 import gradio as gr
+from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.history import message_text
 from assistant.models import Answer, Citation, Passage
 
 SOURCES_TITLE = "Sources"
 CLOSEST_TITLE = "Closest passages, not an answer"
 CLOSEST_SHOWN = 3
+MAX_QUESTION_CHARS = 2000  # enforced on the server for every route, not only by the text box
+MAX_TURN_CHARS = 20_000  # one earlier message sent to the API (the assistant reads 1,500 of it)
+MAX_TURNS = 50  # earlier messages sent to the API (the assistant reads the last 6)
+MAX_MESSAGES = 200  # messages a chat session keeps on the server
 UNEXPECTED_ERROR = (
     "Sorry, something went wrong while answering. Please try again in a moment; "
     "if it keeps happening, tell the staff who run this assistant."
@@ -99,21 +105,43 @@ def cited_sources(answer: Answer) -> list[str]:
     return out
 
 
-def _field(message: Any, name: str) -> Any:
-    return message.get(name) if isinstance(message, dict) else getattr(message, name, None)
+def display_text(text: str) -> str:
+    """Question or answer text as the chat shows it: never HTML (a document's ``<img src=...>``
+    or ``<script>`` is shown as written) and no Markdown images (no request leaves the page)."""
+    return html.escape(text, quote=False).replace("![", "!\\[")
 
 
-def assistant_history(messages: list[Any] | None) -> list[dict[str, str]]:
-    """The conversation as {"role", "content"} text, without sources blocks or other UI messages."""
-    out: list[dict[str, str]] = []
-    for message in messages or []:
-        metadata = _field(message, "metadata")
-        if metadata and (metadata.get("title") if isinstance(metadata, dict) else True):
-            continue
-        role = _field(message, "role")
-        if role not in ("user", "assistant"):
-            continue
-        text = message_text(_field(message, "content")).strip()
-        if text:
-            out.append({"role": role, "content": text})
-    return out
+class ChatTurn(BaseModel):
+    """One earlier message of a conversation sent to the API: plain text, user or assistant."""
+
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_TURN_CHARS)
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
+    history: list[ChatTurn] = Field(default_factory=list, max_length=MAX_TURNS)
+
+
+@dataclass
+class Conversation:
+    """One browser session's chat, kept on the server in a ``gr.State``: the client never sends
+    it back, so nothing in it (a file object, a forged answer) can come from the client.
+
+    ``messages`` is what the chatbot shows (escaped text, sources blocks); ``turns`` the plain
+    text the assistant reads as history; ``records`` what a like/dislike on message i refers to.
+    """
+
+    messages: list[Any] = field(default_factory=list)
+    turns: list[dict[str, str]] = field(default_factory=list)
+    records: dict[int, dict] = field(default_factory=dict)
+
+    def trim(self) -> None:
+        """Keep the last ``MAX_MESSAGES`` messages: a session's memory stays bounded."""
+        drop = len(self.messages) - MAX_MESSAGES
+        if drop > 0:
+            self.messages = self.messages[drop:]
+            self.records = {i - drop: r for i, r in self.records.items() if i >= drop}
+        self.turns = self.turns[-MAX_TURNS:]

@@ -25,13 +25,23 @@ CREATE TABLE IF NOT EXISTS feedback (
 )
 """
 CSV_COLUMNS = ("id", "time_utc", "user", "vote", "question", "answer", "sources")
+VOTES = ("up", "down")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A cell a spreadsheet shows as text: one starting like a formula (``=HYPERLINK(...)``) is
+    prefixed with an apostrophe, as OWASP advises against CSV injection."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 @dataclass
 class FeedbackItem:
     question: str
     answer: str
-    vote: str  # "up" | "down" (or another feedback option's label)
+    vote: str  # "up" | "down"
     user: str = "anonymous"
     sources: list[str] = field(default_factory=list)  # cited passages as "source#page" / "source"
     created_at: float = 0.0
@@ -60,6 +70,8 @@ class FeedbackStore:
         return sqlite3.connect(self.path, timeout=10)
 
     def add(self, item: FeedbackItem) -> int:
+        if item.vote not in VOTES:
+            raise ValueError(f"a vote is one of {VOTES}, not {item.vote!r}")
         item.created_at = item.created_at or time.time()
         with self._lock, self._connect() as conn:
             cur = conn.execute(
@@ -101,17 +113,8 @@ class FeedbackStore:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
         for item in reversed(self.items()):
-            writer.writerow(
-                [
-                    item.id,
-                    item.time_utc,
-                    item.user,
-                    item.vote,
-                    item.question,
-                    item.answer,
-                    "; ".join(item.sources),
-                ]
-            )
+            row = [item.id, item.time_utc, item.user, item.vote, item.question, item.answer]
+            writer.writerow([csv_cell(v) for v in [*row, "; ".join(item.sources)]])
         return out.getvalue()
 
     @staticmethod

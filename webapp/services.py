@@ -1,24 +1,34 @@
 """Everything the web app shares between requests, opened once per process.
 
 One ``KnowledgeBase`` serves both the assistant (reads) and staff ingests (writes): Chroma and
-the record store are safe to use from Gradio's worker threads, ingests are serialised by the
-data dir's lock, and the retriever notices a finished ingest through ``kb.version()`` -- so a
-question asked while an ingest runs is answered from the last complete index.
+the record store are safe to use from worker threads, ingests are serialised by the data dir's
+lock, and the retriever notices a finished ingest through ``kb.version()`` -- so a question asked
+while an ingest runs is answered from the last complete index.
+
+The start-up ingest of ``corpus/`` runs in a background thread: the app serves at once, from
+whatever the index already holds, and ``/healthz`` and the page say that indexing is under way.
+Nothing it meets (a huge file, a broken one, a busy lock) can stop the process.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from starlette.requests import HTTPConnection
 
 from assistant.core import Assistant
 from ingest.pipeline import ingest
 from ingest.report import IngestReport
 from kb.settings import Settings
-from kb.store import IngestBusy, KnowledgeBase
-from webapp.auth import UserStore
+from kb.store import KnowledgeBase
+from webapp.auth import User, UserStore
 from webapp.feedback import FeedbackStore
+from webapp.gate import AnswerGate
+from webapp.security import basic_credentials
+from webapp.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -37,38 +47,93 @@ class KBStats:
 
 
 @dataclass
+class IngestProgress:
+    """The start-up ingest as /healthz and the page show it."""
+
+    state: str = "idle"  # idle | running | done | failed
+    done: int = 0
+    total: int = 0
+    current: str = ""
+    error: str = ""
+    report: IngestReport | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def update(self, done: int, total: int, current: str) -> None:
+        with self._lock:
+            self.done, self.total, self.current = done, total, current
+
+    def to_dict(self) -> dict:
+        with self._lock:
+            out = {"state": self.state, "done": self.done, "total": self.total, "current": self.current}
+            if self.error:
+                out["error"] = self.error
+            if self.report is not None:
+                out["summary"] = self.report.summary()
+                out["failed"] = [f.source for f in self.report.failed]
+            return out
+
+
+@dataclass
 class Services:
     settings: Settings
     kb: KnowledgeBase
     assistant: Assistant
     users: UserStore
+    sessions: SessionStore
     feedback: FeedbackStore
-    startup_report: IngestReport | None = None
+    gate: AnswerGate
+    startup: IngestProgress = field(default_factory=IngestProgress)
 
     @classmethod
     def start(cls, settings: Settings, *, ingest_corpus: bool = True) -> Services:
-        """Open the stores; bring the shipped corpus into the index first (cheap when unchanged)."""
-        users = UserStore.from_settings(settings)  # bad user config fails before anything loads
+        """Open the stores, then bring the shipped corpus into the index in the background."""
         kb = KnowledgeBase(settings)
+        users = UserStore.from_settings(settings, kb.engine)  # bad user config fails before serving
         settings.uploads_dir.mkdir(parents=True, exist_ok=True)
-        report = None
-        if ingest_corpus and settings.corpus_dir.is_dir():
-            try:
-                report = ingest(None, settings, kb=kb)
-                log.info("corpus %s: %s", settings.corpus_dir, report.summary())
-                for outcome in report.failed:
-                    log.warning("could not ingest %s: %s", outcome.source, outcome.reason)
-            except IngestBusy as exc:
-                log.warning("startup ingest skipped: %s", exc)
-        return cls(
+        services = cls(
             settings=settings,
             kb=kb,
             assistant=Assistant(settings, kb),
             users=users,
+            sessions=SessionStore(kb.engine, settings),
             feedback=FeedbackStore.from_settings(settings),
-            startup_report=report,
+            gate=AnswerGate.from_settings(settings),
         )
+        if not settings.corpus_dir.is_dir():
+            log.warning(
+                "the corpus folder %s does not exist: nothing to ingest at start", settings.corpus_dir
+            )
+        elif ingest_corpus:
+            services.startup.state = "running"
+            threading.Thread(target=services._ingest_corpus, name="startup-ingest", daemon=True).start()
+        return services
 
+    def _ingest_corpus(self) -> None:
+        progress = self.startup
+        try:
+            report = ingest(None, self.settings, kb=self.kb, progress=progress.update)
+        except Exception as exc:  # a busy lock, a broken store: log it, keep serving
+            log.exception("start-up ingest of %s failed", self.settings.corpus_dir)
+            with progress._lock:
+                progress.state, progress.error = "failed", f"{type(exc).__name__}: {exc}"[:300]
+            return
+        log.info("corpus %s: %s", self.settings.corpus_dir, report.summary())
+        for outcome in report.failed:
+            log.warning("could not ingest %s: %s", outcome.source, outcome.reason)
+        with progress._lock:
+            progress.state, progress.report = "done", report
+
+    # --- who is asking ------------------------------------------------------------------------
+    def user_of(self, conn: HTTPConnection) -> User | None:
+        """The caller: the session cookie, else HTTP Basic credentials (scripts, the API).
+        ``conn`` may also be a ``gr.Request``, which carries the same cookies and headers."""
+        name = self.sessions.from_request(conn)
+        if name:
+            return self.users.get(name)
+        credentials = basic_credentials(conn.headers.get("authorization", ""))
+        return self.users.verify(*credentials) if credentials else None
+
+    # --- what the page and /healthz show ------------------------------------------------------
     def stats(self) -> KBStats:
         return KBStats(len(self.kb.list_documents()), self.kb.count_chunks(), self.kb.last_updated())
 
@@ -78,8 +143,15 @@ class Services:
 
     def status_line(self) -> str:
         st = self.stats()
-        return (
+        line = (
             f"**Answer mode:** {self.mode_label} &nbsp;·&nbsp; **Knowledge base:** "
             f"{st.documents} document{'s' if st.documents != 1 else ''}, {st.chunks} chunks, "
             f"last ingest {st.last_ingest_text}"
         )
+        startup = self.startup.to_dict()
+        if startup["state"] == "running":
+            line += (
+                f" &nbsp;·&nbsp; **Indexing the corpus:** {startup['done']} of {startup['total'] or '?'} "
+                "files; answers come from the documents indexed so far"
+            )
+        return line

@@ -3,11 +3,12 @@ calls these.
 
 Uploads are copied under ``<data dir>/uploads`` with safe names (so their source ids are
 ``uploads/<name>``), refused when their type or size is not allowed, and ingested like corpus
-files. Re-uploading a file with the same name replaces the document.
+files. Re-uploading a file with the same name replaces the document; another name never does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -28,16 +29,27 @@ Progress = Callable[[int, int, str], None]
 REPORT_HEADERS = ["file", "status", "chunks", "detail"]
 DOCUMENT_HEADERS = ["title", "source", "chunks", "size", "ingested at (UTC)"]
 FEEDBACK_HEADERS = ["time (UTC)", "user", "vote", "question", "answer", "cited sources"]
+_MAX_STEM_BYTES = 150  # file systems allow 255 bytes; leave room for the hash and the suffix
 
 
 def safe_filename(name: str) -> str:
-    """A plain file name: no folders, no leading dots, only letters, digits, ``._-``."""
-    base = os.path.basename(name.replace("\\", "/"))
-    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
-    stem, suffix = os.path.splitext(base.lstrip("."))
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-")[:100] or "upload"
-    suffix = re.sub(r"[^A-Za-z0-9.]+", "", suffix).lower()
-    return f"{stem}{suffix}"
+    """A plain file name: no folders, no leading dots; letters of any script, digits and ``._-``.
+
+    When cleaning changed the name, a short hash of the original is added, so two different
+    names never become one ("a b.txt" and "a_b.txt" are both kept) while uploading the same
+    name again still replaces that upload.
+    """
+    base = unicodedata.normalize("NFC", os.path.basename(name.replace("\\", "/")))
+    stem, suffix = os.path.splitext(base)
+    if not stem:  # ".txt": a name that is all suffix
+        stem, suffix = suffix, ""
+    clean_stem = re.sub(r"[^\w.-]+", "_", stem).strip("._-")
+    clean_stem = clean_stem.encode()[:_MAX_STEM_BYTES].decode(errors="ignore") or "upload"
+    clean = clean_stem + re.sub(r"[^A-Za-z0-9.]+", "", suffix).lower()
+    if clean == base:
+        return clean
+    tag = hashlib.sha256(base.encode()).hexdigest()[:8]
+    return f"{clean_stem}-{tag}{re.sub(r'[^A-Za-z0-9.]+', '', suffix).lower()}"
 
 
 def upload_limit_bytes(settings: Settings) -> int:
