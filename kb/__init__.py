@@ -16,6 +16,14 @@ for _name, _value in {
     os.environ.setdefault(_name, _value)
 
 from kb.settings import ConfigError, Settings, load_settings  # noqa: E402
-from kb.store import DocumentRecord, IngestBusy, KnowledgeBase  # noqa: E402
+from kb.store import DocumentRecord, FileProblem, IngestBusy, KnowledgeBase  # noqa: E402
 
-__all__ = ["ConfigError", "DocumentRecord", "IngestBusy", "KnowledgeBase", "Settings", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "DocumentRecord",
+    "FileProblem",
+    "IngestBusy",
+    "KnowledgeBase",
+    "Settings",
+    "load_settings",
+]

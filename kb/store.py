@@ -4,7 +4,12 @@ document registry and the ingest lock, all opened from one ``Settings``.
 Chroma holds the chunks and vectors. A SQL database (SQLite in the data dir, or any SQLAlchemy
 URL shared between machines) holds LangChain's record manager, which makes indexing
 incremental, plus a small ``documents`` table: one row per indexed file with the content hash
-that lets an unchanged file be skipped without being read or embedded again.
+that lets an unchanged file be skipped without being read or embedded again, and a
+``kb_file_problems`` table: the latest failed or skipped outcome per file, for the staff page.
+
+Chroma refuses a write larger than its client's maximum batch (5,461 records on embedded
+SQLite) and a read whose ids overflow SQLite's variable limit, so every bulk read and delete
+here goes in pages of ``KnowledgeBase.max_batch``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,6 +40,15 @@ documents_table = sa.Table(
     sa.Column("chunks", sa.Integer, nullable=False),
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
     sa.Column("ingested_at", sa.Float, nullable=False),
+)
+problems_table = sa.Table(
+    "kb_file_problems",
+    _meta,
+    sa.Column("collection", sa.String(63), primary_key=True),
+    sa.Column("source", sa.String(1024), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
 )
 state_table = sa.Table(
     "kb_state",
@@ -60,6 +74,19 @@ class DocumentRecord:
     chunks: int
     size_bytes: int
     ingested_at: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """The latest ingest of a file that did not index it: staff see why until the file is fixed."""
+
+    source: str
+    status: str  # "failed" | "skipped"
+    reason: str
+    at: float  # Unix time of that ingest
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,6 +129,8 @@ class KnowledgeBase:
         self.model_id = embedding_model_id(settings)
         self.embeddings = embeddings or make_embeddings(settings)
         self.client = _chroma_client(settings)
+        # Largest write or read page Chroma takes; tests lower it to cross batches cheaply.
+        self.max_batch: int = self.client.get_max_batch_size()
         self.engine = sa.create_engine(settings.record_url)
         _meta.create_all(self.engine)
         self._open_collection(check_model)
@@ -129,27 +158,61 @@ class KnowledgeBase:
             )
 
     def _cached_embeddings(self) -> Embeddings:
-        """Embeddings keyed by chunk text: duplicate or unchanged text is never embedded twice."""
+        """Embeddings keyed by chunk text: duplicate or unchanged text is never embedded twice.
+
+        Repeats within one call are dropped before the cache is asked (a file of repeated
+        boilerplate would otherwise write the same cache entry once per repeat)."""
         from langchain_classic.embeddings import CacheBackedEmbeddings
         from langchain_classic.storage import LocalFileStore
 
         store = LocalFileStore(self.settings.data_dir / "embedding-cache")
-        return CacheBackedEmbeddings.from_bytes_store(
-            UniqueTextEmbeddings(self.embeddings),
-            store,
-            namespace=self.model_id.replace(":", "_"),
-            key_encoder="sha256",
+        return UniqueTextEmbeddings(
+            CacheBackedEmbeddings.from_bytes_store(
+                self.embeddings,
+                store,
+                namespace=self.model_id.replace(":", "_"),
+                key_encoder="sha256",
+            )
         )
 
     def count_chunks(self) -> int:
         return self.collection.count()
 
     def chunk_ids(self, source: str) -> set[str]:
-        return set(self.collection.get(where={"source": source}, include=[])["ids"])
+        return {cid for page in self._pages(where={"source": source}, include=[]) for cid in page["ids"]}
 
     def all_chunks(self) -> dict:
-        """Every chunk's id, text and metadata (for the keyword index)."""
-        return self.collection.get(include=["documents", "metadatas"])
+        """Every chunk's id, text and metadata (for the keyword index), read page by page."""
+        out: dict = {"ids": [], "documents": [], "metadatas": []}
+        for page in self._pages(include=["documents", "metadatas"]):
+            for key in out:
+                out[key].extend(page[key] or [])
+        return out
+
+    def _pages(self, **query) -> Iterator[dict]:
+        """``collection.get(**query)`` in pages of ``max_batch`` (one unbounded get fails past
+        about 32k records: too many SQL variables)."""
+        offset = 0
+        while True:
+            page = self.collection.get(limit=self.max_batch, offset=offset, **query)
+            if page["ids"]:
+                yield page
+            if len(page["ids"]) < self.max_batch:
+                return
+            offset += len(page["ids"])
+
+    def delete_chunks(self, ids: Iterable[str]) -> int:
+        """Delete chunks from Chroma, then their records, in batches Chroma accepts; returns how many.
+
+        Vectors go first, as ``langchain_core.indexing`` does: a run killed between the two leaves
+        a record without a chunk, which the next index of that source rewrites or cleans up.
+        """
+        ids = sorted(set(ids))
+        for start in range(0, len(ids), self.max_batch):
+            batch = ids[start : start + self.max_batch]
+            self.collection.delete(ids=batch)
+            self.record_manager.delete_keys(batch)
+        return len(ids)
 
     # --- record manager ---------------------------------------------------------------
     @property
@@ -178,17 +241,50 @@ class KnowledgeBase:
         return [DocumentRecord(**{k: v for k, v in r.items() if k != "collection"}) for r in rows]
 
     def put_document(self, record: DocumentRecord) -> None:
-        t = documents_table
+        """Register an indexed file (and forget any earlier problem with it)."""
         with self.engine.begin() as conn:
+            for t in (documents_table, problems_table):
+                conn.execute(
+                    t.delete().where(t.c.collection == self.settings.collection, t.c.source == record.source)
+                )
             conn.execute(
-                t.delete().where(t.c.collection == self.settings.collection, t.c.source == record.source)
+                documents_table.insert().values(collection=self.settings.collection, **record.to_dict())
             )
-            conn.execute(t.insert().values(collection=self.settings.collection, **record.to_dict()))
 
     def forget_document(self, source: str) -> None:
-        t = documents_table
         with self.engine.begin() as conn:
-            conn.execute(t.delete().where(t.c.collection == self.settings.collection, t.c.source == source))
+            for t in (documents_table, problems_table):
+                conn.execute(
+                    t.delete().where(t.c.collection == self.settings.collection, t.c.source == source)
+                )
+
+    # --- file problems: why a file is not (or not newly) indexed ------------------------
+    def file_problems(self) -> list[FileProblem]:
+        """The latest failed or skipped outcome of each file that has one, by source."""
+        t = problems_table
+        query = sa.select(t).where(t.c.collection == self.settings.collection).order_by(t.c.source)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [FileProblem(**{k: v for k, v in r.items() if k != "collection"}) for r in rows]
+
+    def update_problems(self, problems: Sequence[FileProblem], clear: Iterable[str] = ()) -> None:
+        """Record ``problems`` (replacing earlier ones of the same files) and clear ``clear``."""
+        t = problems_table
+        sources = sorted(set(clear) | {p.source for p in problems})
+        if not sources:
+            return
+        with self.engine.begin() as conn:
+            for start in range(0, len(sources), 500):  # well under any database's variable limit
+                conn.execute(
+                    t.delete().where(
+                        t.c.collection == self.settings.collection,
+                        t.c.source.in_(sources[start : start + 500]),
+                    )
+                )
+            if problems:
+                conn.execute(
+                    t.insert(), [{"collection": self.settings.collection, **p.to_dict()} for p in problems]
+                )
 
     # --- change tracking: lets readers in any process notice a finished ingest -----------
     def version(self) -> int:
@@ -264,15 +360,14 @@ class KnowledgeBase:
             self.engine.dispose()
 
     def reset(self) -> None:
-        """Drop every chunk, record and registry row of this collection (for ``--rebuild``)."""
+        """Drop every chunk, record, registry row and file problem of this collection (``--rebuild``)."""
         self.client.delete_collection(self.settings.collection)
         keys = self.record_manager.list_keys()
-        if keys:
-            self.record_manager.delete_keys(keys)
+        for start in range(0, len(keys), self.max_batch):
+            self.record_manager.delete_keys(keys[start : start + self.max_batch])
         with self.engine.begin() as conn:
-            conn.execute(
-                documents_table.delete().where(documents_table.c.collection == self.settings.collection)
-            )
+            for t in (documents_table, problems_table):
+                conn.execute(t.delete().where(t.c.collection == self.settings.collection))
         self._open_collection(check_model=False)
         self.bump_version()
 
