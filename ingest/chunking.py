@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from langchain_core.documents import Document
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from ingest.loaders import LoadedDocument
+from ingest.loaders import DocumentStream, LoadedDocument
 from kb.embeddings import count_tokens
 from kb.settings import Settings
 
@@ -25,16 +27,17 @@ def make_splitter(settings: Settings) -> RecursiveCharacterTextSplitter:
     )
 
 
-def chunk_document(
-    doc: LoadedDocument,
+def iter_chunks(
+    doc: DocumentStream | LoadedDocument,
     *,
     source: str,
     file_hash: str,
     ingested_at: str,
     splitter: RecursiveCharacterTextSplitter,
-) -> list[Document]:
-    """Split each section on its own so a chunk never spans two pages or headings."""
-    chunks: list[Document] = []
+) -> Iterator[Document]:
+    """Split each section on its own so a chunk never spans two pages or headings; chunks come
+    as sections are read, so a long document is never held whole as chunks."""
+    number = 0
     for section in doc.sections:
         if not section.text.strip():
             continue
@@ -45,16 +48,28 @@ def chunk_document(
                 "title": doc.title,
                 "page": section.page,
                 "section": section.heading,
-                "chunk": len(chunks),
+                "chunk": number,
                 "start": start,
                 "end": start + len(piece.page_content),
                 "file_hash": file_hash,
                 "ingested_at": ingested_at,
             }
+            number += 1
             # Chroma metadata values cannot be None.
-            chunks.append(
-                Document(
-                    page_content=piece.page_content, metadata={k: v for k, v in meta.items() if v is not None}
-                )
+            yield Document(
+                page_content=piece.page_content, metadata={k: v for k, v in meta.items() if v is not None}
             )
-    return chunks
+
+
+def chunk_document(
+    doc: DocumentStream | LoadedDocument,
+    *,
+    source: str,
+    file_hash: str,
+    ingested_at: str,
+    splitter: RecursiveCharacterTextSplitter,
+) -> list[Document]:
+    """``iter_chunks`` as a list (small documents, benchmarks)."""
+    return list(
+        iter_chunks(doc, source=source, file_hash=file_hash, ingested_at=ingested_at, splitter=splitter)
+    )

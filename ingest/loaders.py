@@ -1,24 +1,38 @@
-"""Files -> text: one loader per format, each returning sections with page or heading.
+"""Files -> text: one loader per format, each giving sections with page or heading.
 
 CONTRACT (used by ingest/pipeline.py):
 
-    load_file(path: Path, max_bytes: int) -> LoadedDocument
-        raises SkipFile(reason)  -- policy: unsupported type, empty, too large, scanned PDF
-        raises LoadError(reason) -- cannot be read: corrupt/encrypted PDF, binary named .txt,
-                                    unreadable file, symlink loop, ...
+    read_file(path, max_bytes) -> bytes                  the size limit before anything is read
+    open_document(path, raw, limits) -> DocumentStream   title now, sections as they are consumed
+    load_file(path, max_bytes, limits=None) -> LoadedDocument   both, every section in a list
+        raise SkipFile(reason)  -- policy: unsupported type, empty, too large, too many pages,
+                                   inflates too much, scanned PDF
+        raise LoadError(reason) -- cannot be read: corrupt/encrypted PDF, binary named .txt,
+                                   unreadable file, symlink loop, took too long, ...
+        (a DocumentStream's sections may raise either part-way, e.g. on page 500 of a PDF)
     SUPPORTED_SUFFIXES: frozenset[str]
 
+Big files are read in bounded steps so memory does not grow with the file: a PDF's page count
+comes from its page tree before any page is built, then pages are extracted one at a time; a
+zip-based file (DOCX) is judged by its members' declared sizes before it is unpacked; any section
+longer than ``SECTION_CHARS`` (a long plain-text file is one section) is cut at paragraph breaks.
+``Limits`` carries the per-file bounds, including a deadline checked between pages and sections.
+
 Reasons are short sentences shown to staff in the ingest report, so they name the problem and,
-where there is one, the fix. Sizes use decimal units: pass ``max_bytes = int(max_file_mb * 1e6)``
-so the limit reads "50 MB".
+where there is one, the fix or the setting. Sizes use decimal units: pass
+``max_bytes = int(max_file_mb * 1e6)`` so the limit reads "50 MB".
 """
 
 from __future__ import annotations
 
 import errno
+import io
+import itertools
 import re
 import stat
-from collections.abc import Callable
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -26,6 +40,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from docx.table import Table
+    from pypdf import PdfReader
 
 
 class LoadError(Exception):
@@ -54,8 +69,34 @@ class LoadedDocument:
         return SECTION_SEPARATOR.join(s.text for s in self.sections)
 
 
+@dataclass
+class DocumentStream:
+    """A document being read: the title is known, sections come as they are consumed (with
+    their final offsets), so a 2,000-page PDF never has all its pages' text in memory."""
+
+    title: str
+    sections: Iterator[Section]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one file, each refused by name with the setting that raises it."""
+
+    max_pdf_pages: int = 5000
+    max_unzipped_bytes: int = 200_000_000
+    seconds: float | None = None  # None: no deadline
+    started: float = field(default_factory=time.monotonic)
+
+    def check_time(self) -> None:
+        """Called between pages, sections and windows: a file cannot stall the others for ever."""
+        if self.seconds is not None and time.monotonic() - self.started > self.seconds:
+            raise LoadError(f"took too long: over the {self.seconds:g} s limit (ASSISTANT_MAX_FILE_SECONDS)")
+
+
 SECTION_SEPARATOR = "\n\n"  # Section.offset counts it
+SECTION_CHARS = 100_000  # longer sections are cut (at paragraph breaks) so chunking stays bounded
 _MAX_REASON = 160  # library error messages can be long; the report shows one short line
+NO_TEXT = "no text found"  # e.g. a DOCX with only images, an HTML page that is all navigation
 
 
 # --- shared helpers ------------------------------------------------------------------------------
@@ -91,14 +132,49 @@ def _short(exc: BaseException) -> str:
     return message[:_MAX_REASON]
 
 
-def _document(title: str, sections: list[Section]) -> LoadedDocument:
-    """Drop empty sections and set each section's offset into ``LoadedDocument.text``."""
-    kept = [s for s in sections if s.text]
+def _stream(title: str, sections: Iterable[Section], limits: Limits) -> DocumentStream:
+    """The document as loaders hand it over: a clean one-line title and placed sections."""
+    return DocumentStream(
+        title=_normalise(title).replace("\n", " ")[:200], sections=_placed(sections, limits)
+    )
+
+
+def _placed(sections: Iterable[Section], limits: Limits) -> Iterator[Section]:
+    """Drop empty sections, cut long ones, and set each one's offset into the document's text
+    (the sections joined by ``SECTION_SEPARATOR``); the deadline is checked before each."""
     offset = 0
-    for section in kept:
-        section.offset = offset
-        offset += len(section.text) + len(SECTION_SEPARATOR)
-    return LoadedDocument(title=_normalise(title).replace("\n", " ")[:200], sections=kept)
+    for section in sections:
+        limits.check_time()
+        for text in _pieces(section.text):
+            yield Section(text=text, page=section.page, heading=section.heading, offset=offset)
+            offset += len(text) + len(SECTION_SEPARATOR)
+
+
+_CUTS = ("\n\n", "\n", ". ", " ")  # where to cut a long section, best first
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """``text`` in pieces of at most ``SECTION_CHARS``, each cut at the last paragraph break
+    before the bound (else line break, sentence end, space; else at the bound itself).
+
+    A cut at a paragraph break loses nothing: the pieces joined by ``SECTION_SEPARATOR`` are the
+    text again, so offsets stay exact for ordinary prose."""
+    start = 0
+    while len(text) - start > SECTION_CHARS:
+        end = start + SECTION_CHARS
+        piece_end = next_start = end
+        for sep in _CUTS:
+            cut = text.rfind(sep, start + 1, end)
+            if cut > start:
+                piece_end, next_start = cut + (1 if sep == ". " else 0), cut + len(sep)
+                break
+        piece = text[start:piece_end].strip()
+        if piece:
+            yield piece
+        start = next_start
+    rest = text[start:].strip()
+    if rest:
+        yield rest
 
 
 def _first_line(text: str) -> str:
@@ -181,8 +257,10 @@ def _decode(raw: bytes) -> str:
 # --- one loader per format -----------------------------------------------------------------------
 
 
-def load_pdf(path: Path, raw: bytes) -> LoadedDocument:
-    """One section per page (1-based ``page``); title from the metadata or the first line."""
+def load_pdf(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
+    """One section per page (1-based ``page``), extracted as they are consumed; title from the
+    metadata or the first line. The page count is read from the page tree's ``/Count`` first,
+    so a 99,000-page file is refused before a single page object is built."""
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
@@ -190,7 +268,7 @@ def load_pdf(path: Path, raw: bytes) -> LoadedDocument:
         reader = PdfReader(BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):  # many PDFs only restrict printing etc.
             raise LoadError("encrypted PDF: a password is needed")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        declared = _declared_pages(reader)
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except LoadError:
         raise
@@ -200,11 +278,46 @@ def load_pdf(path: Path, raw: bytes) -> LoadedDocument:
         raise LoadError("encrypted PDF: decrypting needs the 'cryptography' package") from None
     except Exception as exc:  # noqa: BLE001  (pypdf raises PdfReadError, ValueError, KeyError, ... on bad input)
         raise LoadError(f"corrupt PDF: {_short(exc)}") from None
-    sections = [Section(text=_normalise(_join_hyphenated(t)), page=n) for n, t in enumerate(pages, start=1)]
-    if not any(s.text for s in sections):
+    if declared is not None:
+        _check_pages(declared, limits)
+    pages = _pdf_pages(reader, limits)
+    first = next((s for s in pages if s.text), None)
+    if first is None:
         raise SkipFile("no extractable text (scanned PDF? OCR it first)")
-    title = str(meta_title).strip() or _first_line(next(s.text for s in sections if s.text))
-    return _document(title or path.stem, sections)
+    title = str(meta_title).strip() or _first_line(first.text)
+    return _stream(title or path.stem, itertools.chain([first], pages), limits)
+
+
+def _declared_pages(reader: PdfReader) -> int | None:
+    """The page tree's own count (``/Root /Pages /Count``), or None when it is unreadable."""
+    try:
+        return int(reader.trailer["/Root"]["/Pages"]["/Count"])
+    except Exception:  # noqa: BLE001  (a damaged tree is judged when it is walked)
+        return None
+
+
+def _check_pages(count: int, limits: Limits) -> None:
+    if count > limits.max_pdf_pages:
+        raise SkipFile(
+            f"too many pages: {count:,} > {limits.max_pdf_pages:,} limit (ASSISTANT_MAX_PDF_PAGES)"
+        )
+
+
+def _pdf_pages(reader: PdfReader, limits: Limits) -> Iterator[Section]:
+    """Each page's text in turn; a page pypdf cannot read fails the file, naming the page."""
+    try:
+        pages = reader.pages
+        count = len(pages)  # walks the page tree: /Count may understate it
+    except Exception as exc:  # noqa: BLE001
+        raise LoadError(f"corrupt PDF: {_short(exc)}") from None
+    _check_pages(count, limits)
+    for number in range(1, count + 1):
+        limits.check_time()
+        try:
+            text = pages[number - 1].extract_text() or ""
+        except Exception as exc:  # noqa: BLE001
+            raise LoadError(f"corrupt PDF: page {number:,}: {_short(exc)}") from None
+        yield Section(text=_normalise(_join_hyphenated(text)), page=number)
 
 
 def _join_hyphenated(text: str) -> str:
@@ -212,13 +325,16 @@ def _join_hyphenated(text: str) -> str:
     return re.sub(r"(\w)-[ \t]*\n[ \t]*(?=[a-z])", r"\1", text)
 
 
-def load_docx(path: Path, raw: bytes) -> LoadedDocument:
-    """Sections split at Heading/Title styles; tables become "cell | cell" lines in place."""
+def load_docx(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
+    """Sections split at Heading/Title styles; tables become "cell | cell" lines in place.
+
+    python-docx builds the whole XML tree, so the package's unzipped size is checked first."""
     import docx
     from docx.table import Table
 
     if raw.startswith(b"\xd0\xcf\x11\xe0"):  # OLE container: password-protected or old .doc renamed
         raise LoadError("encrypted or old-format Word file: save it as .docx without a password")
+    check_unzipped_size(raw, limits, kind="DOCX")
     try:
         document = docx.Document(BytesIO(raw))
         blocks = list(document.iter_inner_content())
@@ -252,7 +368,36 @@ def load_docx(path: Path, raw: bytes) -> LoadedDocument:
     flush()
     first_heading = next((s.heading for s in sections if s.heading), "")
     title = core_title.strip() or title_style_text or first_heading or path.stem
-    return _document(title, sections)
+    return _stream(title, sections, limits)
+
+
+_ZIP_RATIO = 100  # real XML deflates about 5-20 times; a run of one repeated byte about 1,000
+_ZIP_RATIO_FLOOR = 10_000_000  # members smaller than this unzipped are not judged by ratio
+
+
+def check_unzipped_size(raw: bytes, limits: Limits, *, kind: str) -> None:
+    """Refuse a zip-based file (DOCX; PPTX, XLSX and ODT are zips too) that would inflate past
+    ``limits.max_unzipped_bytes``, or one large member with a zip bomb's compression ratio,
+    from the central directory's declared sizes, before any member is unpacked. ``zipfile``
+    never inflates a member beyond its declared size (it stops there and fails the CRC), so a
+    file that passes cannot unpack to more."""
+    try:
+        members = zipfile.ZipFile(BytesIO(raw)).infolist()
+    except Exception as exc:  # noqa: BLE001  (BadZipFile, or struct/value errors on a damaged directory)
+        raise LoadError(f"corrupt {kind}: {_short(exc)}") from None
+    total = sum(m.file_size for m in members)
+    if total > limits.max_unzipped_bytes:
+        raise SkipFile(
+            f"inflates too much: {human_size(total)} unzipped > {human_size(limits.max_unzipped_bytes)} "
+            "limit (ASSISTANT_MAX_UNZIPPED_MB)"
+        )
+    for m in members:
+        if m.file_size > _ZIP_RATIO_FLOOR and m.file_size > _ZIP_RATIO * max(m.compress_size, 1):
+            ratio = m.file_size // max(m.compress_size, 1)
+            raise SkipFile(
+                f"inflates too much: {m.filename} unzips {ratio:,} times its size "
+                f"(over {_ZIP_RATIO}: a zip bomb?)"
+            )
 
 
 def _table_text(table: Table) -> str:
@@ -273,16 +418,25 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
 
 
-def load_markdown(path: Path, raw: bytes) -> LoadedDocument:
+def load_markdown(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
     """Sections at ATX headings (not inside code fences); the heading line, without its #s, starts
-    the section text. Title from the first H1, else the file name."""
+    the section text. Title from the first H1, else the file name. Sections are built as they
+    are consumed (the title is found by a first pass that keeps nothing)."""
     text = _FRONT_MATTER.sub("", _decode(raw).replace("\r\n", "\n").replace("\r", "\n"), count=1)
-    sections: list[Section] = []
-    heading: str | None = None
-    lines: list[str] = []
-    title = ""
-    fence = ""
-    for line in text.split("\n"):
+    title = next((heading for level, heading, _ in _markdown_blocks(text) if level == 1), None)
+    sections = (
+        Section(text=_normalise("\n".join(lines)), heading=heading)
+        for _, heading, lines in _markdown_blocks(text)
+    )
+    return _stream(title or path.stem, sections, limits)
+
+
+def _markdown_blocks(text: str) -> Iterator[tuple[int, str | None, list[str]]]:
+    """(heading level, heading, lines) per ATX heading outside code fences, the heading text as
+    the first line; level 0 and heading None for the text before the first heading."""
+    level, heading, lines, fence = 0, None, [], ""
+    for raw_line in io.StringIO(text, newline="\n"):
+        line = raw_line.removesuffix("\n")
         fence_match = _FENCE.match(line)
         if fence_match:
             marker = fence_match.group(1)
@@ -294,13 +448,10 @@ def load_markdown(path: Path, raw: bytes) -> LoadedDocument:
         if match is None:
             lines.append(line)
             continue
-        sections.append(Section(text=_normalise("\n".join(lines)), heading=heading))
-        heading = match.group(2).strip()
+        yield level, heading, lines
+        level, heading = len(match.group(1)), match.group(2).strip()
         lines = [heading]
-        if len(match.group(1)) == 1 and not title:
-            title = heading
-    sections.append(Section(text=_normalise("\n".join(lines)), heading=heading))
-    return _document(title or path.stem, sections)
+    yield level, heading, lines
 
 
 _DROP_TAGS = ("script", "style", "nav", "header", "footer", "aside", "form", "noscript", "template", "svg")
@@ -331,7 +482,7 @@ _BLOCK_TAGS = (
 _MARK = "\x02"  # brackets the placeholder for an h1-h3 boundary; removed from the page's own text first
 
 
-def load_html(path: Path, raw: bytes) -> LoadedDocument:
+def load_html(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
     """Visible body text in sections at h1-h3; page furniture (nav, header, footer, ...) dropped.
     Title from <title>, else the first h1, else the file name."""
     from bs4 import BeautifulSoup, NavigableString
@@ -369,19 +520,20 @@ def load_html(path: Path, raw: bytes) -> LoadedDocument:
         heading = headings[int(index)]
         sections.append(Section(text=_normalise(heading + "\n" + body), heading=heading))
     title = title or next((h for h in headings if h), "") or path.stem
-    return _document(title, sections)
+    return _stream(title, sections, limits)
 
 
-def load_text(path: Path, raw: bytes) -> LoadedDocument:
-    """Plain text (.txt, .rst, .csv): one section; the title is a short first line that reads
-    like a headline (no closing full stop), else the file name."""
+def load_text(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
+    """Plain text (.txt, .rst, .csv): one section (cut into pieces when long); the title is a
+    short first line that reads like a headline (no closing full stop), else the file name."""
     text = _normalise(_decode(raw))
     first = _first_line(text).strip()
     headline = path.suffix.lower() != ".csv" and 0 < len(first) <= 150 and not first.endswith((".", ":", ","))
-    return _document(first if headline else path.stem, [Section(text=text)])
+    return _stream(first if headline else path.stem, [Section(text=text)], limits)
 
 
-Loader = Callable[[Path, bytes], LoadedDocument]  # (path for the title fallback, the file's bytes)
+# (path for the format and title fallback, the file's bytes, the bounds on this file)
+Loader = Callable[[Path, bytes, Limits], DocumentStream]
 LOADERS: dict[str, Loader] = {
     ".pdf": load_pdf,
     ".docx": load_docx,
@@ -434,15 +586,23 @@ def read_file(path: Path, max_bytes: int) -> bytes:
     return raw
 
 
-def parse(path: Path, raw: bytes) -> LoadedDocument:
-    """Bytes read by ``read_file`` -> sections; ``path`` gives the format and the title fallback."""
+def open_document(path: Path, raw: bytes, limits: Limits | None = None) -> DocumentStream:
+    """Bytes read by ``read_file`` -> a document whose sections are read as they are consumed;
+    ``path`` gives the format and the title fallback. Cheap limits (pages, unzipped size) are
+    checked here, before any text is extracted."""
     path = Path(path)
-    document = LOADERS[path.suffix.lower()](path, raw)
-    if not document.sections:  # e.g. a DOCX with only images, an HTML page that is all navigation
-        raise SkipFile("no text found")
+    return LOADERS[path.suffix.lower()](path, raw, limits or Limits())
+
+
+def parse(path: Path, raw: bytes, limits: Limits | None = None) -> LoadedDocument:
+    """``open_document`` with every section read into a list."""
+    stream = open_document(path, raw, limits)
+    document = LoadedDocument(title=stream.title, sections=list(stream.sections))
+    if not document.sections:
+        raise SkipFile(NO_TEXT)
     return document
 
 
-def load_file(path: Path, max_bytes: int) -> LoadedDocument:
+def load_file(path: Path, max_bytes: int, limits: Limits | None = None) -> LoadedDocument:
     """``read_file`` then ``parse``: one file into sections, or SkipFile / LoadError."""
-    return parse(path, read_file(path, max_bytes))
+    return parse(path, read_file(path, max_bytes), limits)

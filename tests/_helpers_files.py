@@ -7,6 +7,8 @@ passed through pypdf's writer so metadata and encryption use the library's own c
 
 from __future__ import annotations
 
+import zipfile
+from collections.abc import Iterable
 from io import BytesIO
 from pathlib import Path
 
@@ -32,22 +34,41 @@ def _content_stream(text: str) -> bytes:
     return b"\n".join(ops)
 
 
-def pdf_bytes(pages: list[str]) -> bytes:
-    """A minimal valid PDF: one page per string, each line of the string a line of text."""
+# A /ToUnicode map whose source code is longer than any real font's: pypdf refuses the page.
+_BAD_CMAP = (
+    b"begincmap\n1 begincodespacerange\n<00> <FF>\nendcodespacerange\n1 beginbfrange\n"
+    b"<000000000000000000000001> <000000000000000000000002> <0041>\nendbfrange\nendcmap"
+)
+
+
+def pdf_bytes(pages: list[str], *, count: int | None = None, unreadable: Iterable[int] = ()) -> bytes:
+    """A minimal valid PDF: one page per string, each line of the string a line of text.
+
+    ``count`` overrides the page tree's ``/Count`` (what a reader trusts before walking the tree);
+    pages in ``unreadable`` (1-based) use a font with a damaged ``/ToUnicode`` map, so text
+    extraction raises on them, as on a page damaged part-way through a long file.
+    """
     n = len(pages)
+    bad_font = 4 + 2 * n  # then its /ToUnicode stream
     kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n))
     objects: list[bytes] = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode(),
+        f"<< /Type /Pages /Kids [{kids}] /Count {n if count is None else count} >>".encode(),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     ]
+    unreadable = set(unreadable)
     for i, text in enumerate(pages):
-        stream = _content_stream(text)
+        stream = _content_stream(text or ("x" if i + 1 in unreadable else ""))
+        font = bad_font if i + 1 in unreadable else 3
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+            f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
         )
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objects.append(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /ToUnicode %d 0 R >>" % (bad_font + 1)
+    )
+    objects.append(b"<< /Length %d >>\nstream\n" % len(_BAD_CMAP) + _BAD_CMAP + b"\nendstream")
     out = BytesIO()
     out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
@@ -61,9 +82,16 @@ def pdf_bytes(pages: list[str]) -> bytes:
     return out.getvalue()
 
 
-def write_pdf(path: Path, pages: list[str], password: str | None = None, title: str | None = None) -> Path:
-    """A PDF with the given page texts; ``password`` encrypts it ("" = opens without a password)."""
-    writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf_bytes(pages))))
+def write_pdf(
+    path: Path,
+    pages: list[str],
+    password: str | None = None,
+    title: str | None = None,
+    unreadable: Iterable[int] = (),
+) -> Path:
+    """A PDF with the given page texts; ``password`` encrypts it ("" = opens without a password);
+    pages in ``unreadable`` (1-based) fail text extraction."""
+    writer = PdfWriter(clone_from=PdfReader(BytesIO(pdf_bytes(pages, unreadable=unreadable))))
     if title is not None:
         writer.add_metadata({"/Title": title})
     if password is not None:
@@ -103,6 +131,37 @@ def write_docx(
             for c, cell in enumerate(row):
                 grid.cell(r, c).text = cell
     document.save(str(path))
+    return path
+
+
+def write_docx_bomb(path: Path, inflated_bytes: int, text: str = "Tiny visible text.") -> Path:
+    """A real DOCX (python-docx's template) whose document.xml holds ``text`` and then a run of
+    ``inflated_bytes`` zeros in one paragraph: a few KB per MB on disk, the shape of a zip bomb.
+    Written in 1 MB steps, so a 1.5 GB bomb never sits in memory."""
+    template = BytesIO()
+    docx.Document().save(template)
+    head = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+        f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p><w:p><w:r><w:t>"
+    ).encode()
+    tail = b"</w:t></w:r></w:p></w:body></w:document>"
+    block = b"0" * 1_000_000
+    with (
+        zipfile.ZipFile(template) as src,
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out,
+    ):
+        for item in src.infolist():
+            if item.filename != "word/document.xml":
+                out.writestr(item, src.read(item.filename))
+                continue
+            with out.open("word/document.xml", "w", force_zip64=True) as member:
+                member.write(head)
+                left = inflated_bytes
+                while left > 0:
+                    member.write(block[: min(left, len(block))])
+                    left -= len(block)
+                member.write(tail)
     return path
 
 

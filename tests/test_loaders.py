@@ -7,20 +7,32 @@ import pwd
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 from _helpers_files import (
     BOILERPLATE,
+    pdf_bytes,
     write_corrupt_pdf,
     write_docx,
+    write_docx_bomb,
     write_html,
     write_markdown,
     write_pdf,
     write_text,
 )
 
-from ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, LoadError, SkipFile, load_file
+from ingest.loaders import (
+    SECTION_CHARS,
+    SUPPORTED_SUFFIXES,
+    Limits,
+    LoadedDocument,
+    LoadError,
+    SkipFile,
+    load_file,
+    open_document,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 LIMIT = 1_000_000
@@ -77,6 +89,46 @@ def test_pdf_without_text_is_skipped_as_scanned(tmp_path):
         load_file(write_pdf(tmp_path / "scan.pdf", ["", ""]), LIMIT)
 
 
+def test_pdf_page_count_is_read_from_the_page_tree_before_any_page(tmp_path):
+    """The tree claims 99,000 pages but holds two: refusing by the claim proves no page was built."""
+    path = tmp_path / "huge.pdf"
+    path.write_bytes(pdf_bytes(["one", "two"], count=99_000))
+    with pytest.raises(SkipFile, match=r"^too many pages: 99,000 > 5,000 limit \(ASSISTANT_MAX_PDF_PAGES\)$"):
+        load_file(path, LIMIT)
+    assert [s.page for s in load_file(path, LIMIT, Limits(max_pdf_pages=99_000)).sections] == [1, 2]
+
+
+def test_pdf_page_tree_larger_than_its_count_is_still_refused(tmp_path):
+    path = tmp_path / "liar.pdf"
+    path.write_bytes(pdf_bytes(["a", "b", "c", "d"], count=1))
+    with pytest.raises(SkipFile, match=r"^too many pages: 4 > 3 limit"):
+        load_file(path, LIMIT, Limits(max_pdf_pages=3))
+    assert len(load_file(path, LIMIT, Limits(max_pdf_pages=4)).sections) == 4
+
+
+def test_pdf_pages_stream_and_an_unreadable_page_fails_by_number(tmp_path):
+    path = write_pdf(
+        tmp_path / "long.pdf", ["First page.", "Second page.", "Third.", "Fourth."], unreadable=[3]
+    )
+    stream = open_document(path, path.read_bytes())
+    assert stream.title == "First page."
+    first = next(stream.sections)  # pages come one at a time: page 3 has not been read yet
+    assert (first.page, first.text) == (1, "First page.")
+    assert next(stream.sections).page == 2
+    with pytest.raises(LoadError, match=r"^corrupt PDF: page 3: \S"):
+        next(stream.sections)
+
+
+def test_deadline_stops_reading_by_name(tmp_path):
+    path = write_pdf(tmp_path / "slow.pdf", ["One.", "Two."])
+    late = Limits(seconds=0.5, started=time.monotonic() - 1)
+    with pytest.raises(
+        LoadError, match=r"^took too long: over the 0.5 s limit \(ASSISTANT_MAX_FILE_SECONDS\)$"
+    ):
+        load_file(path, LIMIT, late)
+    assert len(load_file(path, LIMIT, Limits(seconds=60)).sections) == 2
+
+
 # --- DOCX ----------------------------------------------------------------------------------------
 
 
@@ -109,6 +161,25 @@ def test_docx_corrupt_is_a_load_error(tmp_path):
     path.write_bytes(b"PK\x03\x04 this is not really a zip archive")
     with pytest.raises(LoadError, match=r"^corrupt DOCX: \S"):
         load_file(path, LIMIT)
+
+
+def test_docx_zip_bomb_is_refused_from_declared_sizes(tmp_path):
+    path = write_docx_bomb(tmp_path / "bomb.docx", 5_000_000)
+    assert path.stat().st_size < 100_000
+    limits = Limits(max_unzipped_bytes=2_000_000)
+    with pytest.raises(
+        SkipFile, match=r"^inflates too much: 5\.8 MB unzipped > 2 MB limit \(ASSISTANT_MAX_UNZIPPED_MB\)$"
+    ):
+        load_file(path, LIMIT, limits)
+    assert load_file(path, LIMIT, Limits(max_unzipped_bytes=10_000_000)).sections[0].text.startswith("Tiny")
+
+
+def test_docx_member_with_a_zip_bomb_ratio_is_refused_under_the_size_limit(tmp_path):
+    path = write_docx_bomb(tmp_path / "bomb.docx", 12_000_000)  # 12 MB of zeros: about 1,000 to 1
+    with pytest.raises(
+        SkipFile, match=r"^inflates too much: word/document\.xml unzips [\d,]+ times its size"
+    ):
+        load_file(path, LIMIT)  # the default 200 MB limit
 
 
 # --- Markdown ------------------------------------------------------------------------------------
@@ -180,6 +251,16 @@ def test_html_encodings(tmp_path, head, encoding, words):
 
 
 # --- plain text ----------------------------------------------------------------------------------
+
+
+def test_long_text_is_cut_at_paragraphs_into_bounded_sections(tmp_path):
+    paragraphs = [f"Paragraph {i} about water pumps." + " More words here." * (i % 20) for i in range(2000)]
+    text = "\n\n".join(paragraphs)
+    document = load(write_text(tmp_path / "long.txt", text))  # load() checks every offset
+    assert len(document.sections) >= len(text) // SECTION_CHARS + 1
+    assert all(len(s.text) <= SECTION_CHARS for s in document.sections)
+    assert document.text == text, "cuts at paragraph breaks lose nothing"
+    assert all(s.text.startswith("Paragraph ") for s in document.sections)
 
 
 def test_latin1_text_decodes(tmp_path):
