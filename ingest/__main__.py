@@ -1,7 +1,7 @@
 """``python -m ingest [PATH ...]``: bring the index in line with the corpus folder.
 
-Exit status: 0 nothing failed, 1 at least one file failed, 2 bad usage or configuration
-(or another ingest holding the lock).
+Exit status: 0 nothing failed, 1 at least one file failed (or ``--delete`` named nothing
+indexed), 2 bad usage or configuration (or another ingest holding the lock).
 """
 
 from __future__ import annotations
@@ -26,7 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--list", action="store_true", help="list indexed documents and exit")
     p.add_argument(
-        "--delete", metavar="SOURCE", action="append", default=[], help="remove a document by source"
+        "--delete",
+        metavar="SOURCE",
+        action="append",
+        default=[],
+        help="remove a document: its source as --list shows it, or the path of its file",
     )
     return p
 
@@ -42,7 +46,7 @@ def _print_report(report: IngestReport) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import kb  # noqa: F401  (telemetry off before the libraries load)
-    from ingest.pipeline import delete_document, ingest
+    from ingest.pipeline import ingest
     from kb import ConfigError, IngestBusy, KnowledgeBase, load_settings
 
     try:
@@ -57,9 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{d.source}\t{d.chunks} chunks\t{when}\t{d.title}")
             return 0
         if args.delete:
-            for source in args.delete:
-                print(f"removed {source}: {delete_document(store, source)} chunks", file=sys.stderr)
-            return 0
+            return _delete(store, args.delete)
         report = _run(ingest, args, settings, store)
     except (ConfigError, IngestBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -69,6 +71,25 @@ def main(argv: list[str] | None = None) -> int:
     else:
         _print_report(report)
     return 1 if report.failed else 0
+
+
+def _delete(store, names: list[str]) -> int:
+    """Remove each named document; 1 if any name matched nothing indexed (the others still go)."""
+    from ingest.pipeline import delete_document, find_source
+    from kb.store import source_path
+
+    status = 0
+    for name in names:
+        source = find_source(store, name)
+        if source is None:
+            print(f"error: nothing indexed under {name!r} (see python -m ingest --list)", file=sys.stderr)
+            status = 1
+            continue
+        deleted = delete_document(store, source)
+        back = not source.startswith("uploads/") and source_path(store.settings, source) is not None
+        note = " (its file is still in the corpus folder: the next ingest adds it again)" if back else ""
+        print(f"removed {source}: {deleted} chunks{note}", file=sys.stderr)
+    return status
 
 
 def _run(ingest, args, settings, store) -> IngestReport:
