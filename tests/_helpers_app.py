@@ -104,15 +104,15 @@ def running_app(
     if corpus is not None:
         shutil.copytree(corpus, corpus_dir, dirs_exist_ok=True)
     port = free_port()
-    env = app_env(
-        ASSISTANT_DATA_DIR=str(data_dir),
-        ASSISTANT_CORPUS_DIR=str(corpus_dir),
-        ASSISTANT_PORT=str(port),
-        ASSISTANT_HOST="127.0.0.1",
-        ASSISTANT_USERS_FILE=str(write_users(root / "users.json")),
-        GRADIO_TEMP_DIR=str(root / "gradio-tmp"),
-        **(extra_env or {}),
-    )
+    defaults = {
+        "ASSISTANT_DATA_DIR": str(data_dir),
+        "ASSISTANT_CORPUS_DIR": str(corpus_dir),
+        "ASSISTANT_PORT": str(port),
+        "ASSISTANT_HOST": "127.0.0.1",
+        "ASSISTANT_USERS_FILE": str(write_users(root / "users.json")),
+        "GRADIO_TEMP_DIR": str(root / "gradio-tmp"),
+    }
+    env = app_env(**{**defaults, **(extra_env or {})})
     log_path = root / "app.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -70,6 +70,7 @@ class IngestProgress:
             if self.report is not None:
                 out["summary"] = self.report.summary()
                 out["failed"] = [f.source for f in self.report.failed]
+                out["skipped"] = [f.source for f in self.report.files if f.status == "skipped"]
             return out
 
 

@@ -30,6 +30,7 @@ REPORT_HEADERS = ["file", "status", "chunks", "detail"]
 DOCUMENT_HEADERS = ["title", "source", "chunks", "size", "ingested at (UTC)"]
 FEEDBACK_HEADERS = ["time (UTC)", "user", "vote", "question", "answer", "cited sources"]
 _MAX_STEM_BYTES = 150  # file systems allow 255 bytes; leave room for the hash and the suffix
+_MAX_SUFFIX = 12
 
 
 def safe_filename(name: str) -> str:
@@ -41,8 +42,8 @@ def safe_filename(name: str) -> str:
     """
     base = unicodedata.normalize("NFC", os.path.basename(name.replace("\\", "/")))
     stem, suffix = os.path.splitext(base)
-    if not stem:  # ".txt": a name that is all suffix
-        stem, suffix = suffix, ""
+    if not stem or len(suffix) > _MAX_SUFFIX:  # ".txt", "report.2024 final": no real suffix
+        stem, suffix = base, ""
     clean_stem = re.sub(r"[^\w.-]+", "_", stem).strip("._-")
     clean_stem = clean_stem.encode()[:_MAX_STEM_BYTES].decode(errors="ignore") or "upload"
     clean = clean_stem + re.sub(r"[^A-Za-z0-9.]+", "", suffix).lower()
