@@ -6,11 +6,12 @@ OpenAI-compatible endpoint uses the standard ``OPENAI_API_KEY`` / ``OPENAI_BASE_
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,6 +104,19 @@ class Settings(BaseSettings):
         description="Shown under the chat (JSON list in the environment).",
     )
 
+    @field_validator("record_db_url")
+    @classmethod
+    def _db_url(cls, v: str | None) -> str | None:
+        if v:
+            from sqlalchemy.engine import make_url
+            from sqlalchemy.exc import ArgumentError
+
+            try:
+                make_url(v)
+            except ArgumentError:
+                raise ValueError("not a database URL (e.g. postgresql+psycopg://user@host/db)") from None
+        return v or None
+
     @field_validator("openai_base_url", "public_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
@@ -141,6 +155,10 @@ def load_settings(**overrides) -> Settings:
     """
     try:
         return Settings(**overrides)
+    except SettingsError as exc:  # a list or dict setting that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        env = f"ASSISTANT_{field.group(1).upper()}" if field else "a setting"
+        raise ConfigError(f"invalid setting {env}: not valid JSON (e.g. [\"first\", \"second\"])") from None
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "settings"
