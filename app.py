@@ -29,9 +29,12 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
+        from webapp.services import Services
+
+        services = Services.start(settings)  # stores and models: a bad setting fails before Gradio loads
         from webapp.server import create_app
 
-        app = create_app(settings)
+        app = create_app(settings, services)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

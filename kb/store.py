@@ -15,6 +15,7 @@ here goes in pages of ``KnowledgeBase.max_batch``.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -114,6 +115,29 @@ def _chroma_client(settings: Settings):
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+def _usable_data_dir(path: Path) -> None:
+    """The data dir exists (or can be made) and is writable; else one line naming the setting."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"ASSISTANT_DATA_DIR {path}: cannot create it ({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"ASSISTANT_DATA_DIR {path}: not writable by this user")
+
+
+def _record_engine(settings: Settings) -> sa.Engine:
+    """The record store's engine, its tables created; a wrong URL or driver is one line."""
+    where = "ASSISTANT_RECORD_DB_URL" if settings.record_db_url else "the record store"
+    try:
+        engine = sa.create_engine(settings.record_url)
+        _meta.create_all(engine)
+    except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise ConfigError(f"{where}: no database driver for it ({exc})") from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise ConfigError(f"{where}: cannot open it: {str(exc).splitlines()[0][:200]}") from None
+    return engine
+
+
 class KnowledgeBase:
     """Opens every store once; ``check_model=False`` only for ``--rebuild``."""
 
@@ -125,14 +149,13 @@ class KnowledgeBase:
         check_model: bool = True,
     ) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _usable_data_dir(settings.data_dir)
         self.model_id = embedding_model_id(settings)
         self.embeddings = embeddings or make_embeddings(settings)
         self.client = _chroma_client(settings)
         # Largest write or read page Chroma takes; tests lower it to cross batches cheaply.
         self.max_batch: int = self.client.get_max_batch_size()
-        self.engine = sa.create_engine(settings.record_url)
-        _meta.create_all(self.engine)
+        self.engine = _record_engine(settings)
         self._open_collection(check_model)
         self._record_manager = None
         self._reopen_lock = threading.Lock()

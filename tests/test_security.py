@@ -48,6 +48,7 @@ from starlette.responses import Response
 from webapp.chat import display_text
 from webapp.feedback import FeedbackStore, csv_cell
 from webapp.pages.documents import in_upload_folder
+from webapp.services import Services
 from webapp.sessions import SessionStore
 from webapp.staff import safe_filename
 
@@ -419,11 +420,11 @@ def _wait_for(condition, timeout: float = 30) -> None:
 )
 def test_a_bad_setting_stops_the_app_with_one_line(tmp_path, variable, value, says):
     a_file = write_text(tmp_path / "plain-file", "not a folder")
-    env = app_env(
-        ASSISTANT_DATA_DIR=str(tmp_path / "data"),
-        ASSISTANT_CORPUS_DIR=str(tmp_path / "corpus"),
-        **{variable: value.format(file=a_file)},
-    )
+    defaults = {
+        "ASSISTANT_DATA_DIR": str(tmp_path / "data"),
+        "ASSISTANT_CORPUS_DIR": str(tmp_path / "corpus"),
+    }
+    env = app_env(**{**defaults, variable: value.format(file=a_file)})
     out = subprocess.run(
         [sys.executable, "app.py"], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
     )
@@ -432,16 +433,16 @@ def test_a_bad_setting_stops_the_app_with_one_line(tmp_path, variable, value, sa
     assert len(lines) == 1 and lines[0].startswith("error:") and says in lines[0], out.stderr
 
 
-def test_warnings_at_start_for_a_malformed_hash_and_a_missing_corpus(tmp_path_factory):
-    env = {
-        "ASSISTANT_USERS": "eve:staff:$argon2id$v=19$not-a-hash",
-        "ASSISTANT_CORPUS_DIR": "/nonexistent/kb",
-    }
-    with running_app(tmp_path_factory.mktemp("warn"), corpus=None, extra_env=env) as app:
-        assert app.health()["ok"]
-        log = app.log()
-    assert "user 'eve' has a malformed argon2 hash" in log
-    assert "the corpus folder /nonexistent/kb does not exist" in log
+def test_warnings_at_start_for_a_malformed_hash_and_a_missing_corpus(make_settings, tmp_path, caplog):
+    settings = make_settings(
+        users="eve:staff:$argon2id$v=19$not-a-hash", corpus_dir=tmp_path / "nonexistent" / "kb"
+    )
+    (tmp_path / "nonexistent" / "kb").rmdir()
+    services = Services.start(settings)
+    assert services.startup.state == "idle"  # nothing to ingest, and nothing failed
+    assert "user 'eve' has a malformed argon2 hash" in caplog.text
+    assert f"the corpus folder {tmp_path / 'nonexistent' / 'kb'} does not exist" in caplog.text
+    services.kb.close()
 
 
 # --- fuzzing ----------------------------------------------------------------------------------------
