@@ -383,9 +383,7 @@ def test_feedback_store_lists_newest_first_and_exports_csv(tmp_path):
     # spreadsheet formulas are written as text, and a vote is only up or down
     store.add(FeedbackItem(question='=HYPERLINK("http://evil","x")', answer="@SUM(A1)", vote="up", user="-x"))
     assert (
-        store.to_csv()
-        .splitlines()[3]
-        .endswith(""",'-x,up,"'=HYPERLINK(""http://evil"",""x"")",'@SUM(A1),""")
+        store.to_csv().splitlines()[3].endswith(""",'-x,up,"'=HYPERLINK(""http://evil"",""x"")",'@SUM(A1),""")
     )
     with pytest.raises(ValueError, match="vote"):
         store.add(FeedbackItem(question="q", answer="a", vote="=cmd|' /C calc'!A0"))
