@@ -190,7 +190,9 @@ def wait_for_ingest(url: str, timeout: float = 3600) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.app_load", description=__doc__.split("\n\n")[0])
     default_corpus = ESSAYS / "paul_graham_essays"
-    p.add_argument("--corpus", type=Path, default=default_corpus if default_corpus.is_dir() else REPO / "corpus")
+    p.add_argument(
+        "--corpus", type=Path, default=default_corpus if default_corpus.is_dir() else REPO / "corpus"
+    )
     p.add_argument("--data-dir", type=Path, default=None, help="keep the app's files here (reuse the index)")
     p.add_argument("--api-clients", type=int, default=50)
     p.add_argument("--api-questions", type=int, default=3, help="questions per API client")

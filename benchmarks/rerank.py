@@ -4,9 +4,9 @@
     .venv/bin/python -m benchmarks.rerank --sets squad --n 20   # one set, one candidate depth
     .venv/bin/python -m benchmarks.rerank --json reports/rerank.json
 
-Each dev set is imported with the evaluation importers (``assistant.evaluation.importers``)
+Each dev set is imported with the evaluation importers (``evaluation.importers``)
 and ingested once, with default settings, into a temporary data dir, as
-``assistant.evaluation.runner`` does; chunk embeddings are cached across runs in
+``evaluation.runner`` does; chunk embeddings are cached across runs in
 ``$TMPDIR/assistant-bench-cache/rerank-embeddings``, so only the first run embeds the corpora.
 
 * ``squad``  — SQuAD 2.0 "Normans", answerable questions; relevant = the gold paragraph.
@@ -28,7 +28,7 @@ reorders today's five passages only: hit@5 cannot change, hit@1 and MRR can):
   candidates.
 
 Relevance, hit@1, hit@5 and MRR (over the five kept passages, as the evaluation report computes
-it) come from ``assistant.evaluation.metrics``. ``recall@N`` is hit@N of the candidates: the
+it) come from ``evaluation.metrics``. ``recall@N`` is hit@N of the candidates: the
 ceiling any reranker of N candidates can reach (on the ``fused`` row, N is the largest depth).
 
 Added latency is the wall time, per question, of sentence splitting + embedding every sentence
@@ -56,11 +56,11 @@ from pathlib import Path
 import numpy as np
 
 import kb  # noqa: F401  (telemetry off)
-from assistant.evaluation import metrics as m
-from assistant.evaluation.importers import load_question_set
 from assistant.models import Passage
 from assistant.retrieval import HybridRetriever, rrf_scores
 from assistant.text import split_sentences
+from evaluation import metrics as m
+from evaluation.importers import load_question_set
 from ingest.pipeline import ingest
 from kb.settings import load_settings
 from kb.store import KnowledgeBase

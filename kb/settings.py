@@ -88,7 +88,9 @@ class Settings(BaseSettings):
     concurrency_limit: int = Field(8, ge=1, le=256, description="Answers computed at once, all routes.")
     queue_size: int = Field(64, ge=0, le=10_000, description="Questions that may wait for a free slot.")
     queue_timeout_s: float = Field(60.0, gt=0, description="Longest wait for a slot before a 503.")
-    public_url: str | None = Field(None, description="The URL users reach the app at (https: Secure cookies).")
+    public_url: str | None = Field(
+        None, description="The URL users reach the app at (https: Secure cookies)."
+    )
     session_hours: float = Field(12.0, gt=0, le=24 * 90, description="How long a sign-in lasts.")
     users_file: Path | None = Field(None, description="JSON file of users with hashed passwords.")
     users: str | None = Field(None, description="Inline users: 'name:role:argon2hash,...'.")
@@ -158,7 +160,7 @@ def load_settings(**overrides) -> Settings:
     except SettingsError as exc:  # a list or dict setting that is not JSON
         field = re.search(r'field "(\w+)"', str(exc))
         env = f"ASSISTANT_{field.group(1).upper()}" if field else "a setting"
-        raise ConfigError(f"invalid setting {env}: not valid JSON (e.g. [\"first\", \"second\"])") from None
+        raise ConfigError(f'invalid setting {env}: not valid JSON (e.g. ["first", "second"])') from None
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "settings"

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from assistant.evaluation import metrics as m
-from assistant.evaluation.__main__ import check_floors, main
-from assistant.evaluation.importers import detect_format, load_question_set
-from assistant.evaluation.judge import parse_judgement
-from assistant.evaluation.questions import QuestionFileError, load_questions
-from assistant.evaluation.report import compare, is_regression, write_reports
-from assistant.evaluation.runner import EvaluationReport, QuestionResult, run_evaluation, summarize
+from evaluation import metrics as m
+from evaluation.__main__ import check_floors, main
+from evaluation.importers import detect_format, load_question_set
+from evaluation.judge import parse_judgement
+from evaluation.questions import QuestionFileError, load_questions
+from evaluation.report import compare, is_regression, write_reports
+from evaluation.results import EvaluationReport, QuestionResult
+from evaluation.runner import run_evaluation, summarize
 from tests.conftest import EVAL_DATA, REPO
 from tests.fake_openai import QuotingModel, system_text
 
@@ -662,3 +663,19 @@ def test_judge_reply_parsing():
     assert (j.correctness, j.faithfulness) == (None, 1.0)
     assert parse_judgement("I think it is fine").error
     assert parse_judgement('{"correctness": "high"}').error
+
+
+def test_the_old_command_still_runs_with_a_deprecation_note():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "assistant.evaluation", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0
+    assert "deprecated; use `python -m evaluation`" in out.stderr
+    assert out.stdout.startswith("usage: python -m evaluation")

@@ -8,7 +8,7 @@ timings.
 
 from __future__ import annotations
 
-from assistant.evaluation import run_evaluation
+from evaluation import run_evaluation
 from tests.conftest import EVAL_DATA, REPO
 
 

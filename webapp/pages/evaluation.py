@@ -48,8 +48,8 @@ class EvaluationPage:
         sets = question_sets()
         if question_set not in sets:
             raise gr.Error("Choose one of the question sets in evals/.")
-        from assistant.evaluation import QuestionFileError, run_evaluation
-        from assistant.evaluation.report import to_markdown
+        from evaluation import QuestionFileError, run_evaluation
+        from evaluation.report import to_markdown
 
         settings = self.services.settings
         stamp = time.strftime(f"{Path(question_set).stem}-%Y%m%d-%H%M%S", time.gmtime())
@@ -78,7 +78,7 @@ class EvaluationPage:
         gr.Markdown(
             "Runs a question set from `evals/` against the assistant as configured and reports "
             "retrieval, answer and refusal metrics (staff only; sign in on the Documents tab). "
-            "See `python -m assistant.evaluation --help` for more options."
+            "See `python -m evaluation --help` for more options."
         )
         with gr.Column(visible=False) as panel:
             with gr.Row():

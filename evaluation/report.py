@@ -12,10 +12,9 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    from assistant.evaluation.runner import EvaluationReport
+from evaluation.results import EvaluationReport
 
 
 @dataclass(frozen=True)

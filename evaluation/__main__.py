@@ -1,4 +1,4 @@
-"""``python -m assistant.evaluation QUESTIONS [...]``: evaluate, write reports, gate on floors.
+"""``python -m evaluation QUESTIONS [...]``: evaluate, write reports, gate on floors.
 
 Exit status: 0 done; 1 a ``--fail-under`` floor was missed; 2 bad usage, an invalid question
 file, a missing corpus or bad settings.
@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from assistant.evaluation.importers import FORMATS
-from assistant.evaluation.report import METRICS, fmt_delta, fmt_value
+from evaluation.importers import FORMATS
+from evaluation.report import METRICS, fmt_delta, fmt_value
 
 
 def _floor(text: str) -> tuple[str, float]:
@@ -29,7 +29,7 @@ def _floor(text: str) -> tuple[str, float]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m assistant.evaluation",
+        prog="python -m evaluation",
         description="Ask a question set, score the answers (retrieval, answers, refusals, latency) and "
         "write report.json / report.md / report.html.",
     )
@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     import kb  # noqa: F401  (telemetry off before the libraries load)
-    from assistant.evaluation.importers import load_question_set
-    from assistant.evaluation.questions import QuestionFileError
-    from assistant.evaluation.report import load_report
-    from assistant.evaluation.runner import run_evaluation
+    from evaluation.importers import load_question_set
+    from evaluation.questions import QuestionFileError
+    from evaluation.report import load_report
+    from evaluation.runner import run_evaluation
     from kb.settings import ConfigError, load_settings
 
     try:

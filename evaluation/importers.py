@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
-from assistant.evaluation.questions import Question, QuestionFileError, QuestionSet, _problems, load_questions
+from evaluation.questions import Question, QuestionFileError, QuestionSet, _problems, load_questions
 
 Format = Literal["native", "squad", "llamaindex", "tonic"]
 FORMATS: tuple[str, ...] = ("native", "squad", "llamaindex", "tonic")

@@ -1,12 +1,12 @@
 """Evaluate the assistant on a question set: metrics, importers for public datasets, reports.
 
 ``run_evaluation(questions_path, settings, out_dir=None, ...) -> EvaluationReport`` is what the
-CLI (``python -m assistant.evaluation``) and the staff "Evaluation" view call.
+CLI (``python -m evaluation``) and the staff "Evaluation" view call.
 """
 
-from assistant.evaluation.importers import LoadedSet, load_question_set
-from assistant.evaluation.questions import Question, QuestionFileError, QuestionSet, load_questions
-from assistant.evaluation.runner import EvaluationReport, QuestionResult, run_evaluation
+from evaluation.importers import LoadedSet, load_question_set
+from evaluation.questions import Question, QuestionFileError, QuestionSet, load_questions
+from evaluation.runner import EvaluationReport, QuestionResult, run_evaluation
 
 __all__ = [
     "EvaluationReport",

@@ -22,84 +22,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
-from assistant.evaluation import metrics as m
-from assistant.evaluation.importers import LoadedSet, load_question_set
-from assistant.evaluation.questions import Question
 from assistant.models import Answer
+from evaluation import metrics as m
+from evaluation.importers import LoadedSet, load_question_set
+from evaluation.questions import Question
+from evaluation.results import CitationResult, EvaluationReport, PassageResult, QuestionResult
 from kb.settings import Settings
 
 # progress(done, total, question_id)
 Progress = Callable[[int, int, str], None]
 
 SECRET_SETTINGS = {"openai_api_key", "users", "users_file"}
-
-
-class PassageResult(BaseModel):
-    n: int
-    source: str
-    location: str
-    score: float
-    dense_score: float | None = None
-    bm25_score: float | None = None
-    relevant: bool | None = None  # None: the question names no reference contexts or sources
-    text: str
-
-
-class CitationResult(BaseModel):
-    n: int
-    source: str
-    location: str
-    quote: str = ""
-
-
-class QuestionResult(BaseModel):
-    """One question as asked and answered, with its scores (None: does not apply)."""
-
-    id: str
-    question: str
-    history: list[dict[str, str]] = Field(default_factory=list)
-    answerable: bool = True
-    reference_answer: list[str] = Field(default_factory=list)
-    answer_must_include: list[list[str]] = Field(default_factory=list)
-    sources: list[str] = Field(default_factory=list)
-    standalone_question: str = ""
-    answer: str = ""
-    declined: bool = False
-    error: str | None = None
-    citations: list[CitationResult] = Field(default_factory=list)
-    passages: list[PassageResult] = Field(default_factory=list)
-    metrics: dict[str, float | None] = Field(default_factory=dict)
-    missing: list[list[str]] = Field(default_factory=list)  # answer_must_include groups not found
-    timings: dict[str, float | None] = Field(default_factory=dict)
-    judge_reason: str = ""
-    quality: float = 0.0  # the score the report ranks "worst questions" by
-
-    @property
-    def correct_refusal(self) -> bool:
-        return self.declined != self.answerable
-
-
-class EvaluationReport(BaseModel):
-    """Everything a run produced; ``summary`` holds the averaged metrics by name."""
-
-    name: str
-    questions_file: str
-    format: str
-    created_at: str
-    mode: str
-    model: str = ""
-    k: int
-    settings: dict[str, Any]
-    corpus: dict[str, Any]
-    summary: dict[str, float | None]
-    counts: dict[str, int]
-    notes: list[str] = Field(default_factory=list)
-    results: list[QuestionResult]
-    baseline: dict[str, Any] | None = None
-    paths: dict[str, str] = Field(default_factory=dict)  # report files written: json, md, html
-    wall_s: float = 0.0
 
 
 # --- one question ------------------------------------------------------------------------------
@@ -293,7 +226,7 @@ def run_evaluation(
     ``progress(done, total, question_id)`` is called after each question.
     """
     from assistant.core import Assistant
-    from assistant.evaluation.report import compare, load_report, write_reports
+    from evaluation.report import compare, load_report, write_reports
     from ingest.pipeline import ingest
     from kb.embeddings import make_embeddings
     from kb.store import KnowledgeBase
@@ -424,7 +357,7 @@ def _semantic_similarity(embeddings, questions: list[Question], results: list[Qu
 def _judge_all(
     settings: Settings, questions: list[Question], results: list[QuestionResult], workers: int
 ) -> None:
-    from assistant.evaluation.judge import Judge
+    from evaluation.judge import Judge
 
     judge = Judge(settings)
 
