@@ -1,7 +1,8 @@
 """``python app.py``: the web app on ASSISTANT_HOST:ASSISTANT_PORT (default 127.0.0.1:7860).
 
-On start it brings ``corpus/`` into the index (cheap when nothing changed), then serves the chat
-at "/", ``/healthz``, ``POST /api/ask`` and ``/files/<source>``. Everything is in ``webapp/``.
+It serves at once from the index as it is, and brings ``corpus/`` into the index in the
+background (cheap when nothing changed): the chat at "/", sign-in, ``/healthz``, ``POST /api/ask``
+and ``/files/<source>``. Everything is in ``webapp/``.
 """
 
 from __future__ import annotations
@@ -13,19 +14,7 @@ import kb  # noqa: F401  (switches library telemetry off before anything else lo
 from kb.settings import ConfigError, load_settings
 
 
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """glibc gives each thread that allocates at once its own heap (up to 8 per core) and keeps
-    their freed memory: answering threads grew the process by hundreds of MB that never came
-    back. Two heaps cost nothing measurable here. (No-op where the C library is not glibc.)"""
-    import contextlib
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
-
-
 def main() -> int:
-    limit_malloc_arenas()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()

@@ -573,14 +573,14 @@ def read_file(path: Path, max_bytes: int) -> bytes:
         size, limit = human_size(info.st_size), human_size(max_bytes)
         if size == limit:
             size, limit = f"{info.st_size} bytes", f"{max_bytes} bytes"
-        raise SkipFile(f"too large: {size} > {limit} limit")
+        raise SkipFile(f"too large: {size} > {limit} limit (ASSISTANT_MAX_FILE_MB)")
     try:
         with open(path, "rb") as fh:
             raw = fh.read(max_bytes + 1)  # the file may have grown since stat
     except OSError as exc:
         raise LoadError(_os_reason(exc, path)) from None
     if len(raw) > max_bytes:
-        raise SkipFile(f"too large: over the {human_size(max_bytes)} limit")
+        raise SkipFile(f"too large: over the {human_size(max_bytes)} limit (ASSISTANT_MAX_FILE_MB)")
     if not raw.strip():
         raise SkipFile("empty file")
     return raw

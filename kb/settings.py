@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         200.0, gt=0, description="DOCX and other zip-based files that inflate beyond this are refused."
     )
     max_file_seconds: float = Field(
-        900.0, gt=0, description="A file that takes longer to read, chunk and index fails by name."
+        3600.0, gt=0, description="A file that takes longer to read, chunk and index fails by name."
     )
 
     # --- retrieval ------------------------------------------------------------------

@@ -311,13 +311,13 @@ def test_too_large_is_skipped_before_reading(tmp_path):
     path = tmp_path / "huge.txt"
     with open(path, "wb") as fh:
         fh.truncate(61_200_000)
-    with pytest.raises(SkipFile, match=r"^too large: 61\.2 MB > 50 MB limit$"):
+    with pytest.raises(SkipFile, match=r"^too large: 61\.2 MB > 50 MB limit \(ASSISTANT_MAX_FILE_MB\)$"):
         load_file(path, max_bytes=50_000_000)
 
 
 def test_too_large_with_a_small_limit(tmp_path):
     path = write_text(tmp_path / "notes.txt", "x" * 1500)
-    with pytest.raises(SkipFile, match=r"^too large: 1\.5 KB > 100 bytes limit$"):
+    with pytest.raises(SkipFile, match=r"^too large: 1\.5 KB > 100 bytes limit \(ASSISTANT_MAX_FILE_MB\)$"):
         load_file(path, max_bytes=100)
 
 
