@@ -60,6 +60,13 @@ class AnswerGate:
         # a rough guess: the line ahead of a new caller, a second per answer per slot
         return max(1, math.ceil((self._waiting + 1) / self.limit))
 
+    def check_room(self) -> None:
+        """Raise ``Busy`` (429) at once when the waiting line is full: lets an async route refuse
+        before it takes a worker thread for a request that could only be refused there."""
+        with self._lock:
+            if self._running >= self.limit and self._waiting >= self.queue_size:
+                raise Busy(429, self._retry_after(), BUSY_TEXT)
+
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one answering slot for the ``with`` block, waiting in line if need be."""

@@ -73,7 +73,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @app.post("/login", include_in_schema=False)
     def login(
         request: Request,
-        username: str = Form("", max_length=4 * MAX_NAME_CHARS),
+        username: str = Form("", max_length=MAX_NAME_CHARS),
         password: str = Form("", max_length=MAX_PASSWORD_CHARS),
         next: str = Form("chat", max_length=20),
     ) -> Response:
@@ -131,11 +131,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @app.post("/api/ask")
     async def api_ask(request: Request, body: AskRequest) -> JSONResponse:
         check_login(request)
-        stats = services.gate.stats()
-        if stats["running"] + stats["waiting"] >= services.gate.capacity:
-            return _busy(Busy(429, 1 + stats["waiting"] // stats["limit"], "busy"))
         started = time.perf_counter()
         try:
+            services.gate.check_room()
             answer = await anyio.to_thread.run_sync(partial(answer_in_slot, body), limiter=ask_threads)
         except Busy as exc:
             return _busy(exc)
