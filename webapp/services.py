@@ -62,6 +62,10 @@ class IngestProgress:
         with self._lock:
             self.done, self.total, self.current = done, total, current
 
+    def end(self, state: str, *, report: IngestReport | None = None, error: str = "") -> None:
+        with self._lock:
+            self.state, self.report, self.error = state, report, error
+
     def to_dict(self) -> dict:
         with self._lock:
             out = {"state": self.state, "done": self.done, "total": self.total, "current": self.current}
@@ -115,14 +119,12 @@ class Services:
             report = ingest(None, self.settings, kb=self.kb, progress=progress.update)
         except Exception as exc:  # a busy lock, a broken store: log it, keep serving
             log.exception("start-up ingest of %s failed", self.settings.corpus_dir)
-            with progress._lock:
-                progress.state, progress.error = "failed", f"{type(exc).__name__}: {exc}"[:300]
+            progress.end("failed", error=f"{type(exc).__name__}: {exc}"[:300])
             return
         log.info("corpus %s: %s", self.settings.corpus_dir, report.summary())
         for outcome in report.failed:
             log.warning("could not ingest %s: %s", outcome.source, outcome.reason)
-        with progress._lock:
-            progress.state, progress.report = "done", report
+        progress.end("done", report=report)
 
     # --- who is asking ------------------------------------------------------------------------
     def user_of(self, conn: HTTPConnection) -> User | None:

@@ -46,11 +46,11 @@ def safe_filename(name: str) -> str:
         stem, suffix = base, ""
     clean_stem = re.sub(r"[^\w.-]+", "_", stem).strip("._-")
     clean_stem = clean_stem.encode()[:_MAX_STEM_BYTES].decode(errors="ignore") or "upload"
-    clean = clean_stem + re.sub(r"[^A-Za-z0-9.]+", "", suffix).lower()
-    if clean == base:
-        return clean
+    clean_suffix = re.sub(r"[^A-Za-z0-9.]+", "", suffix).lower()
+    if clean_stem + clean_suffix == base:
+        return base
     tag = hashlib.sha256(base.encode()).hexdigest()[:8]
-    return f"{clean_stem}-{tag}{re.sub(r'[^A-Za-z0-9.]+', '', suffix).lower()}"
+    return f"{clean_stem}-{tag}{clean_suffix}"
 
 
 def upload_limit_bytes(settings: Settings) -> int:
