@@ -51,10 +51,12 @@ def build_ui(services: Services) -> gr.Blocks:
 
     def on_load(request: gr.Request):
         user = caller(services, request)
-        view = "documents" if request.query_params.get("view") == "documents" else "chat"
+        # only after signing in or out (?view=documents): a slow page load must not pull a user
+        # who has already clicked another tab back to the chat
+        tab = gr.Tabs(selected="documents") if request.query_params.get("view") == "documents" else gr.skip()
         return (
             services.status_line(),
-            gr.Tabs(selected=view),
+            tab,
             gr.Timer(active=services.startup.state == "running"),
             *documents.on_load(user),
             *evaluation.on_load(user),
