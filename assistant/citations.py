@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 from assistant.models import Citation, Passage
-from assistant.text import split_sentences, terms
+from assistant.text import split_sentences
+from kb.terms import terms
 
 _MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 _PARTIAL = re.compile(r"\s?\[[\d,\s]*$")  # an unfinished marker at the end of a delta

@@ -38,7 +38,8 @@ import numpy as np
 from assistant.models import Passage
 from assistant.prompts import DECLINE_TEXT
 from assistant.syntax import modifier_conflict, role_conflict, warm_up
-from assistant.text import STOPWORDS, WH_WORDS, WORD_RE, fold, split_sentences, stem, stem_set, words
+from assistant.text import split_sentences
+from kb.terms import STOPWORDS, WH_WORDS, WORD_RE, fold, stem, stem_set, words
 
 # The core marks an answer as declined when its text starts with DECLINE_TEXT (both modes).
 DECLINE_MESSAGE = DECLINE_TEXT

@@ -1,116 +1,69 @@
-"""Hybrid retrieval: dense search in Chroma + BM25 over the same chunks, fused by weighted RRF.
+"""Hybrid retrieval: dense search in Chroma + keyword search in the record store's full-text
+engine (``kb.keyword``), fused by weighted RRF.
 
-The BM25 index is rebuilt from the Chroma collection whenever the knowledge base's version
-changes (every ingest that changed something bumps it, whichever process ran it), so keyword
-search never drifts from the collection. It is built lazily on the first question.
+Both sides are queried where the data lives, at question time: nothing is loaded into memory
+or rebuilt after an ingest, so a chunk another process indexed is found by its next question.
+This module only fuses the two rankings, drops weak and near-duplicate passages, and numbers
+what is left.
 """
 
 from __future__ import annotations
 
-import math
-import threading
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
-from rank_bm25 import BM25Okapi
 
 from assistant.models import Passage
-from assistant.text import terms
 from kb.settings import Settings
 from kb.store import KnowledgeBase
+from kb.terms import terms
 
 RRF_K = 60  # the constant from Cormack et al. (2009); robust across collections
 DUPLICATE_JACCARD = 0.9
-
-
-class _BM25(BM25Okapi):
-    """BM25 with Lucene's idf, log(1 + (N - n + 0.5) / (n + 0.5)): never zero or negative, so a
-    term found in half of a small collection still counts (rank_bm25's Okapi idf gives 0 there)."""
-
-    def _calc_idf(self, nd: dict[str, int]) -> None:
-        self.idf = {w: math.log(1 + (self.corpus_size - n + 0.5) / (n + 0.5)) for w, n in nd.items()}
-
-
-@dataclass
-class _KeywordIndex:
-    version: int
-    ids: list[str]
-    texts: list[str]
-    metadatas: list[dict]
-    bags: list[frozenset[str]]  # each chunk's terms, for spotting near-duplicates
-    bm25: _BM25 | None
-    position: dict[str, int]
 
 
 class HybridRetriever:
     def __init__(self, kb: KnowledgeBase, settings: Settings | None = None) -> None:
         self.kb = kb
         self.settings = settings or kb.settings
-        self._index: _KeywordIndex | None = None
-        self._lock = threading.Lock()
 
-    # --- keyword side -----------------------------------------------------------------
-    def keyword_index(self) -> _KeywordIndex:
-        """The BM25 index for the collection's current version (rebuilt if an ingest happened)."""
-        version = self.kb.current_version()
-        current = self._index
-        if current is not None and current.version == version:
-            return current
-        with self._lock:
-            if self._index is not None and self._index.version == version:
-                return self._index
-            data = self.kb.all_chunks()
-            texts = data["documents"] or []
-            tokenised = [terms(t) for t in texts]
-            self._index = _KeywordIndex(
-                version=version,
-                ids=data["ids"],
-                texts=texts,
-                metadatas=data["metadatas"] or [],
-                bags=[frozenset(t) for t in tokenised],
-                bm25=_BM25(tokenised) if any(tokenised) else None,
-                position={cid: i for i, cid in enumerate(data["ids"])},
-            )
-            return self._index
+    def _keyword_top(self, query: str, n: int) -> list[tuple[str, float]]:
+        return self.kb.keywords.search(terms(query), n)
 
-    def _bm25_top(self, idx: _KeywordIndex, query: str, n: int) -> list[tuple[str, float]]:
-        q = terms(query)
-        if idx.bm25 is None or not q:
-            return []
-        scores = idx.bm25.get_scores(q)
-        top = np.argsort(-scores)[:n]
-        return [(idx.ids[i], float(scores[i])) for i in top if scores[i] > 0]
-
-    # --- dense side -------------------------------------------------------------------
-    def _dense_top(self, query_vec: list[float], n: int) -> list[tuple[str, float]]:
+    def _dense_top(self, query_vec: list[float], n: int) -> tuple[list[tuple[str, float]], dict[str, tuple]]:
+        """Nearest chunks as (id, cosine similarity), and each one's (text, metadata)."""
         count = self.kb.count_chunks()
         if count == 0:
-            return []
+            return [], {}
         res = self.kb.collection.query(
-            query_embeddings=[query_vec], n_results=min(n, count), include=["distances"]
+            query_embeddings=[query_vec],
+            n_results=min(n, count),
+            include=["distances", "documents", "metadatas"],
         )
-        return [(cid, 1.0 - float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])]
+        ids, dists = res["ids"][0], res["distances"][0]
+        found = dict(zip(ids, zip(res["documents"][0], res["metadatas"][0])))
+        return [(cid, 1.0 - float(d)) for cid, d in zip(ids, dists)], found
 
-    def _similarities(self, query_vec: list[float], ids: list[str]) -> dict[str, float]:
-        """Cosine similarity for chunks found only by BM25 (their vectors are in Chroma)."""
+    def _fetch(self, query_vec: list[float], ids: list[str]) -> tuple[dict[str, float], dict[str, tuple]]:
+        """Cosine similarity, text and metadata of chunks found only by keywords (ids the keyword
+        index holds but Chroma does not, left by a killed ingest, are simply not returned)."""
         if not ids:
-            return {}
-        got = self.kb.collection.get(ids=ids, include=["embeddings"])
+            return {}, {}
+        got = self.kb.collection.get(ids=ids, include=["embeddings", "documents", "metadatas"])
         q = np.asarray(query_vec, dtype=np.float32)
-        return {
+        sims = {
             cid: float(np.dot(np.asarray(e, dtype=np.float32), q))
             for cid, e in zip(got["ids"], got["embeddings"])
         }
+        return sims, dict(zip(got["ids"], zip(got["documents"], got["metadatas"])))
 
-    # --- fusion -----------------------------------------------------------------------
     def retrieve(self, query: str, k: int | None = None) -> list[Passage]:
         """Top-k passages above the relevance floor, numbered 1..k, best first."""
         k = k or self.settings.top_k
-        idx = self.keyword_index()
+        self.kb.current_version()  # an embedded Chroma client notices another process's ingest
         query_vec = self.kb.embeddings.embed_query(query)
-        dense = self._dense_top(query_vec, self.settings.fetch_k)
-        sparse = self._bm25_top(idx, query, self.settings.fetch_k)
+        dense, chunks = self._dense_top(query_vec, self.settings.fetch_k)
+        sparse = self._keyword_top(query, self.settings.fetch_k)
 
         fused = rrf_scores(
             [
@@ -119,28 +72,23 @@ class HybridRetriever:
             ]
         )
         dense_scores = dict(dense)
-        dense_scores.update(self._similarities(query_vec, [c for c in fused if c not in dense_scores]))
-        bm25_scores = dict(sparse)
+        sims, more = self._fetch(query_vec, [c for c in fused if c not in dense_scores])
+        dense_scores.update(sims)
+        chunks.update(more)
+        keyword_scores = dict(sparse)
 
         passages: list[Passage] = []
         kept_terms: list[frozenset[str]] = []
         for cid in sorted(fused, key=fused.get, reverse=True):
-            if dense_scores.get(cid, 0.0) < self.settings.relevance_floor or cid not in idx.position:
+            if dense_scores.get(cid, 0.0) < self.settings.relevance_floor or cid not in chunks:
                 continue
-            pos = idx.position[cid]
-            text, bag = idx.texts[pos], idx.bags[pos]
+            text, meta = chunks[cid]
+            bag = frozenset(terms(text))
             if any(_jaccard(bag, other) >= DUPLICATE_JACCARD for other in kept_terms):
                 continue  # the same text under another name, or a near copy
             kept_terms.append(bag)
             passages.append(
-                _passage(
-                    cid,
-                    text,
-                    idx.metadatas[pos],
-                    fused[cid],
-                    dense_scores.get(cid),
-                    bm25_scores.get(cid),
-                )
+                _passage(cid, text, meta or {}, fused[cid], dense_scores.get(cid), keyword_scores.get(cid))
             )
             if len(passages) == k:
                 break

@@ -21,7 +21,7 @@ import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from assistant.text import WH_WORDS, fold, stem
+from kb.terms import WH_WORDS, fold, stem
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Token

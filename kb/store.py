@@ -1,11 +1,12 @@
-"""The knowledge base both ingestion and answering use: Chroma collection, record manager,
-document registry and the ingest lock, all opened from one ``Settings``.
+"""The knowledge base both ingestion and answering use: Chroma collection, keyword index,
+record manager, document registry and the ingest lock, all opened from one ``Settings``.
 
-Chroma holds the chunks and vectors. A SQL database (SQLite in the data dir, or any SQLAlchemy
-URL shared between machines) holds LangChain's record manager, which makes indexing
-incremental, plus a small ``documents`` table: one row per indexed file with the content hash
-that lets an unchanged file be skipped without being read or embedded again, and a
-``kb_file_problems`` table: the latest failed or skipped outcome per file, for the staff page.
+Chroma holds the chunks and vectors. A SQL database (SQLite in the data dir, or PostgreSQL
+shared between machines) holds LangChain's record manager, which makes indexing incremental;
+the keyword index (``kb.keyword``), written through the same vector store calls so both
+engines hold the same chunk ids; a small ``documents`` table: one row per indexed file with the
+content hash that lets an unchanged file be skipped without being read or embedded again; and
+a ``kb_file_problems`` table: the latest failed or skipped outcome per file, for the staff page.
 
 Chroma refuses a write larger than its client's maximum batch (5,461 records on embedded
 SQLite) and a read whose ids overflow SQLite's variable limit, so every bulk read and delete
@@ -15,6 +16,8 @@ here goes in pages of ``KnowledgeBase.max_batch``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
 import os
 import threading
 import time
@@ -27,7 +30,11 @@ from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
 from kb.embeddings import UniqueTextEmbeddings, embedding_model_id, make_embeddings
+from kb.keyword import KeywordIndex, KeywordRow, open_keyword_index
 from kb.settings import ConfigError, Settings
+from kb.terms import terms
+
+log = logging.getLogger(__name__)
 
 _meta = sa.MetaData()
 documents_table = sa.Table(
@@ -58,6 +65,14 @@ state_table = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+upgrades_table = sa.Table(
+    "kb_upgrades",
+    _meta,
+    sa.Column("collection", sa.String(63), primary_key=True),
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("done_at", sa.Float, nullable=False),
+)
+KEYWORD_UPGRADE = "keyword-index-v1"  # an index built before the keyword index lived in SQL
 
 
 class IngestBusy(Exception):
@@ -125,6 +140,47 @@ def _usable_data_dir(path: Path) -> None:
         raise ConfigError(f"ASSISTANT_DATA_DIR {path}: not writable by this user")
 
 
+@contextlib.contextmanager
+def _file_lock(path: Path, wait: float) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    try:
+        lock = FileLock(str(path), timeout=wait)
+        lock.acquire()
+    except Timeout:
+        raise TimeoutError(str(path)) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def _advisory_lock(engine: sa.Engine, name: str, wait: float) -> Iterator[None]:
+    """A PostgreSQL session advisory lock on ``name``, polled until ``wait`` seconds pass."""
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    deadline = time.monotonic() + wait
+    with engine.connect() as conn:
+        while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            conn.rollback()
+            if time.monotonic() >= deadline:
+                raise TimeoutError(name)
+            time.sleep(0.2)
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+
+
+def _keyword_index(engine: sa.Engine, settings: Settings) -> KeywordIndex:
+    try:
+        return open_keyword_index(engine, settings.collection)
+    except sa.exc.SQLAlchemyError as exc:
+        raise ConfigError(f"the keyword index: cannot open it: {str(exc).splitlines()[0][:200]}") from None
+
+
 def _record_engine(settings: Settings) -> sa.Engine:
     """The record store's engine, its tables created; a wrong URL or driver is one line."""
     where = "ASSISTANT_RECORD_DB_URL" if settings.record_db_url else "the record store"
@@ -136,6 +192,53 @@ def _record_engine(settings: Settings) -> sa.Engine:
     except sa.exc.SQLAlchemyError as exc:
         raise ConfigError(f"{where}: cannot open it: {str(exc).splitlines()[0][:200]}") from None
     return engine
+
+
+@dataclass(frozen=True)
+class IndexCheck:
+    """Whether Chroma, the keyword index and the record manager hold the same chunk ids."""
+
+    chunks: int
+    keyword_rows: int
+    records: int
+    only_in_chroma: list[str]
+    only_in_keywords: list[str]
+    without_record: list[str]  # in Chroma, unknown to the record manager
+    without_chunk: list[str]  # a record whose chunk is not in Chroma
+
+    @property
+    def ok(self) -> bool:
+        return not (self.only_in_chroma or self.only_in_keywords or self.without_record or self.without_chunk)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok}
+
+
+class _ChromaWithKeywords(Chroma):
+    """Chroma whose writes also reach the keyword index, with the same ids.
+
+    ``langchain_core.indexing.index`` writes through ``add_documents`` (which calls
+    ``add_texts``) and ``delete``: one code path keeps the two engines in step. Chroma is
+    written first: a run killed in between leaves a chunk without a record, which the next
+    ingest of its file writes again or removes as an orphan."""
+
+    def __init__(self, *, keywords: KeywordIndex, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.keywords = keywords
+
+    def add_texts(self, texts, metadatas=None, ids=None, **kwargs) -> list[str]:
+        texts = list(texts)
+        ids = super().add_texts(texts, metadatas, ids=ids, **kwargs)
+        metas = metadatas or [{}] * len(texts)
+        self.keywords.add(
+            [KeywordRow(cid, (m or {}).get("source", ""), terms(t)) for cid, t, m in zip(ids, texts, metas)]
+        )
+        return ids
+
+    def delete(self, ids: list[str] | None = None, **kwargs) -> None:
+        super().delete(ids=ids, **kwargs)
+        if ids:
+            self.keywords.delete(ids)
 
 
 class KnowledgeBase:
@@ -156,15 +259,18 @@ class KnowledgeBase:
         # Largest write or read page Chroma takes; tests lower it to cross batches cheaply.
         self.max_batch: int = self.client.get_max_batch_size()
         self.engine = _record_engine(settings)
+        self.keywords = _keyword_index(self.engine, settings)
         self._open_collection(check_model)
         self._record_manager = None
         self._reopen_lock = threading.Lock()
         self._seen_version = self._own_version = self.version()
+        self._upgrade_keywords()
 
     # --- Chroma -----------------------------------------------------------------------
     def _open_collection(self, check_model: bool) -> None:
         self.cached_embeddings = self._cached_embeddings()
-        self.vectorstore = Chroma(
+        self.vectorstore = _ChromaWithKeywords(
+            keywords=self.keywords,
             client=self.client,
             collection_name=self.settings.collection,
             embedding_function=self.cached_embeddings,
@@ -202,19 +308,13 @@ class KnowledgeBase:
         return self.collection.count()
 
     def chunk_ids(self, source: str) -> set[str]:
-        return {cid for page in self._pages(where={"source": source}, include=[]) for cid in page["ids"]}
+        """Ids of ``source``'s chunks in Chroma or the keyword index (either may hold an orphan)."""
+        in_chroma = {cid for page in self.pages(where={"source": source}, include=[]) for cid in page["ids"]}
+        return in_chroma | self.keywords.ids(source)
 
-    def all_chunks(self) -> dict:
-        """Every chunk's id, text and metadata (for the keyword index), read page by page."""
-        out: dict = {"ids": [], "documents": [], "metadatas": []}
-        for page in self._pages(include=["documents", "metadatas"]):
-            for key in out:
-                out[key].extend(page[key] or [])
-        return out
-
-    def _pages(self, **query) -> Iterator[dict]:
-        """``collection.get(**query)`` in pages of ``max_batch`` (one unbounded get fails past
-        about 32k records: too many SQL variables)."""
+    def pages(self, **query) -> Iterator[dict]:
+        """``collection.get(**query)`` in pages of ``max_batch``: the only way to visit many
+        chunks (one unbounded get fails past about 32k records: too many SQL variables)."""
         offset = 0
         while True:
             page = self.collection.get(limit=self.max_batch, offset=offset, **query)
@@ -225,17 +325,66 @@ class KnowledgeBase:
             offset += len(page["ids"])
 
     def delete_chunks(self, ids: Iterable[str]) -> int:
-        """Delete chunks from Chroma, then their records, in batches Chroma accepts; returns how many.
+        """Delete chunks from Chroma and the keyword index, then their records, in batches Chroma
+        accepts; returns how many.
 
-        Vectors go first, as ``langchain_core.indexing`` does: a run killed between the two leaves
-        a record without a chunk, which the next index of that source rewrites or cleans up.
+        Chunks go first, as ``langchain_core.indexing`` does: a run killed in between leaves a
+        record without a chunk, which the next index of that source rewrites or cleans up.
         """
         ids = sorted(set(ids))
         for start in range(0, len(ids), self.max_batch):
             batch = ids[start : start + self.max_batch]
-            self.collection.delete(ids=batch)
+            self.vectorstore.delete(ids=batch)
             self.record_manager.delete_keys(batch)
         return len(ids)
+
+    def check(self) -> IndexCheck:
+        """Compare the chunk ids of Chroma, the keyword index and the record manager, each read
+        in pages (holds the ids, not the texts, in memory)."""
+        in_chroma = {cid for page in self.pages(include=[]) for cid in page["ids"]}
+        in_keywords = set(self.keywords.all_ids())
+        records = set(self.record_manager.list_keys())
+        return IndexCheck(
+            chunks=len(in_chroma),
+            keyword_rows=len(in_keywords),
+            records=len(records),
+            only_in_chroma=sorted(in_chroma - in_keywords),
+            only_in_keywords=sorted(in_keywords - in_chroma),
+            without_record=sorted(in_chroma - records),
+            without_chunk=sorted(records - in_chroma),
+        )
+
+    def _upgrade_keywords(self) -> None:
+        """Fill the keyword index once from an index built before it existed, page by page,
+        under the ingest lock (another process starting at the same time waits, then skips)."""
+        if self._upgraded(KEYWORD_UPGRADE):
+            return
+        with self.lock():
+            if self._upgraded(KEYWORD_UPGRADE):
+                return
+            total = self.count_chunks()
+            if total:
+                log.warning("filling the keyword index from %d chunks (once, after an upgrade)", total)
+            done = 0
+            for page in self.pages(include=["documents", "metadatas"]):
+                rows = zip(page["ids"], page["documents"], page["metadatas"])
+                self.keywords.add(
+                    [KeywordRow(cid, (m or {}).get("source", ""), terms(t)) for cid, t, m in rows]
+                )
+                done += len(page["ids"])
+                log.info("keyword index: %d/%d chunks", done, total)
+            with self.engine.begin() as conn:
+                conn.execute(
+                    upgrades_table.insert().values(
+                        collection=self.settings.collection, name=KEYWORD_UPGRADE, done_at=time.time()
+                    )
+                )
+
+    def _upgraded(self, name: str) -> bool:
+        t = upgrades_table
+        query = sa.select(t.c.name).where(t.c.collection == self.settings.collection, t.c.name == name)
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
 
     # --- record manager ---------------------------------------------------------------
     @property
@@ -361,18 +510,24 @@ class KnowledgeBase:
     # --- whole-index operations ---------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, timeout: float | None = None) -> Iterator[None]:
-        """Serialise writers sharing this data dir; a second ingest waits, then fails clearly."""
-        from filelock import FileLock, Timeout
+        """Serialise writers of this index; a second ingest waits, then fails clearly.
 
-        path = self.settings.data_dir / "ingest.lock"
+        With PostgreSQL it is a session advisory lock per collection, so ingests on different
+        machines serialise and a crashed holder's lock goes with its connection; with SQLite it
+        is a file lock in the data dir (one machine)."""
         wait = self.settings.lock_timeout_s if timeout is None else timeout
+        if self.engine.dialect.name == "postgresql":
+            held = _advisory_lock(self.engine, f"kb-ingest:{self.settings.collection}", wait)
+            where = f"collection '{self.settings.collection}' (PostgreSQL advisory lock)"
+        else:
+            path = self.settings.data_dir / "ingest.lock"
+            held, where = _file_lock(path, wait), f"{self.settings.data_dir} (lock {path})"
         try:
-            with FileLock(str(path), timeout=wait):
+            with held:
                 yield
-        except Timeout:
+        except TimeoutError:
             raise IngestBusy(
-                f"another ingest is running on {self.settings.data_dir} (lock {path}); "
-                f"waited {wait:.0f}s, try again when it has finished"
+                f"another ingest is running on {where}; waited {wait:.0f}s, try again when it has finished"
             ) from None
 
     def close(self) -> None:
@@ -385,6 +540,7 @@ class KnowledgeBase:
     def reset(self) -> None:
         """Drop every chunk, record, registry row and file problem of this collection (``--rebuild``)."""
         self.client.delete_collection(self.settings.collection)
+        self.keywords.clear()
         keys = self.record_manager.list_keys()
         for start in range(0, len(keys), self.max_batch):
             self.record_manager.delete_keys(keys[start : start + self.max_batch])

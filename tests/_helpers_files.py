@@ -204,3 +204,12 @@ def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(encoding))
     return path
+
+
+def everything(kb, include: tuple[str, ...] = ("documents", "metadatas")) -> dict[str, list]:
+    """Every chunk's id (and ``include`` fields) of a knowledge base, read page by page."""
+    out: dict[str, list] = {"ids": [], **{key: [] for key in include}}
+    for page in kb.pages(include=list(include)):
+        for key in out:
+            out[key].extend(page[key])
+    return out

@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
+import _helpers_servers as servers
 import pytest
 
 import kb  # noqa: F401  (switches library telemetry off before anything else loads)
@@ -48,6 +50,22 @@ def _clean_env(monkeypatch):
             monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _no_unbounded_chroma_reads(monkeypatch):
+    """Every ``Collection.get`` in a test names its ids or a limit: an unbounded read fails on a
+    real index past ~32k chunks (too many SQL variables), so code must page (``KnowledgeBase.pages``)."""
+    from chromadb.api.models.Collection import Collection
+
+    real_get = Collection.get
+
+    def get(self, ids=None, *args, limit=None, **kwargs):
+        if ids is None and limit is None:
+            raise AssertionError("unbounded Collection.get(): page through it with KnowledgeBase.pages()")
+        return real_get(self, ids, *args, limit=limit, **kwargs)
+
+    monkeypatch.setattr(Collection, "get", get)
+
+
 @pytest.fixture
 def make_settings(tmp_path):
     """Settings pointing at this test's temp dirs; keyword overrides as in ``load_settings``."""
@@ -64,6 +82,26 @@ def make_settings(tmp_path):
 @pytest.fixture
 def settings(make_settings) -> Settings:
     return make_settings()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[str]:
+    """One real PostgreSQL server per test process (Debian's package, ``initdb`` + ``pg_ctl``)."""
+    with servers.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_admin) -> str:
+    """A fresh database on that server for this test."""
+    return servers.create_database(postgres_admin)
+
+
+@pytest.fixture
+def chroma_port(tmp_path) -> Iterator[int]:
+    """A real ``chroma run`` server with its own data folder; stopped after the test."""
+    with servers.chroma_server(tmp_path / "chroma-server") as port:
+        yield port
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from ingest.pipeline import delete_document, ingest
 from kb import ConfigError, IngestBusy, KnowledgeBase
 from kb.embeddings import make_embeddings
-from tests._helpers_files import write_corrupt_pdf, write_docx, write_pdf, write_text
+from tests._helpers_files import everything, write_corrupt_pdf, write_docx, write_pdf, write_text
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,7 +46,7 @@ def _kb(settings, **kw) -> tuple[KnowledgeBase, CountingEmbeddings]:
 
 
 def _sources(kb: KnowledgeBase) -> dict[str, int]:
-    metas = kb.collection.get(include=["metadatas"])["metadatas"]
+    metas = everything(kb, ("metadatas",))["metadatas"]
     out: dict[str, int] = {}
     for m in metas:
         out[m["source"]] = out.get(m["source"], 0) + 1
@@ -101,7 +101,7 @@ def test_chunk_metadata_and_token_sizes(settings):
     report = ingest(None, settings, kb)
     assert report.totals["added"] == 2, report.to_json()
 
-    got = kb.collection.get(include=["metadatas", "documents"])
+    got = everything(kb)
     metas = got["metadatas"]
     pdf = [m for m in metas if m["source"] == "report.pdf"]
     assert {m["page"] for m in pdf} == {1, 2}
@@ -276,7 +276,7 @@ def test_cli_reports_and_exit_codes(settings):
 
 def _chunk_state(settings) -> tuple[list[tuple[str, int]], set[str], set[str]]:
     kb = KnowledgeBase(settings)
-    got = kb.collection.get(include=["metadatas"])
+    got = everything(kb, ("metadatas",))
     pairs = sorted((m["source"], m["chunk"]) for m in got["metadatas"])
     return pairs, set(got["ids"]), set(kb.record_manager.list_keys())
 

@@ -1,0 +1,301 @@
+"""The keyword side of retrieval: each chunk's analysed terms in the database's own full-text
+engine, kept by ingestion next to the record manager and ranked by the engine.
+
+* SQLite (the embedded default): an FTS5 table ranked by its ``bm25()``, plus a plain table
+  mapping FTS rowids to chunk ids and sources.
+* PostgreSQL (``ASSISTANT_RECORD_DB_URL=postgresql+psycopg://...``): one table with a
+  ``tsvector`` column under a GIN index, queried with OR semantics and ranked by
+  ``ts_rank_cd``.
+
+Both store the terms of ``kb.terms.terms`` (stop words out, Snowball stems), never the engine's
+own analysis, so the two dialects, the extractive answerer and the query agree on what a term
+is. Each collection gets its own tables, so ranking statistics are per collection.
+
+Rows are keyed by the chunk id Chroma and the record manager use. Writes are upserts and
+deletes by id or source, so a killed ingest converges on re-run; nothing here is rebuilt at
+question time and no process holds the chunk texts in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from kb.settings import ConfigError
+
+MAX_TERM_CHARS = 64  # longer "words" (hashes, base64, URLs) are noise to keyword search
+_BATCH = 500  # ids per IN (...) list: well under every database's variable limit
+
+
+@dataclass(frozen=True)
+class KeywordRow:
+    """One chunk as the keyword index holds it."""
+
+    id: str
+    source: str
+    terms: Sequence[str]
+
+
+def usable_terms(terms: Iterable[str]) -> list[str]:
+    """Terms the index keeps: not empty, not absurdly long (Postgres refuses lexemes > 2 KB)."""
+    return [t for t in terms if t and len(t) <= MAX_TERM_CHARS]
+
+
+def _batches(items: Sequence, size: int = _BATCH) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def table_key(collection: str) -> str:
+    """A safe, unique SQL name part for a collection (names may hold ``.`` and ``-``)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", collection.lower()).strip("_")[:32]
+    return f"{slug}_{hashlib.sha256(collection.encode()).hexdigest()[:8]}"
+
+
+class KeywordIndex(ABC):
+    """Chunk terms in a full-text engine: upsert, delete, list by source, search."""
+
+    def __init__(self, engine: sa.Engine, collection: str) -> None:
+        self.engine = engine
+        self.collection = collection
+        self.key = table_key(collection)
+
+    @abstractmethod
+    def create(self) -> None:
+        """Create the tables if missing (idempotent)."""
+
+    @abstractmethod
+    def add(self, rows: Sequence[KeywordRow]) -> None:
+        """Insert or replace rows by chunk id, in one transaction."""
+
+    @abstractmethod
+    def delete(self, ids: Iterable[str]) -> None:
+        """Remove rows by chunk id (unknown ids are ignored)."""
+
+    @abstractmethod
+    def ids(self, source: str) -> set[str]:
+        """Chunk ids held for one source."""
+
+    @abstractmethod
+    def search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        """Up to ``n`` (chunk id, score) holding any of ``terms``, best first; higher is better."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """Rows held."""
+
+    def all_ids(self, page: int = 10_000) -> Iterator[str]:
+        """Every chunk id held, read in pages by id (for consistency checks)."""
+        after = ""
+        stmt = sa.text(
+            f"SELECT chunk_id FROM {self.id_table} WHERE chunk_id > :after ORDER BY chunk_id LIMIT :n"
+        )
+        while True:
+            with self.engine.connect() as conn:
+                ids = [r[0] for r in conn.execute(stmt, {"after": after, "n": page})]
+            yield from ids
+            if len(ids) < page:
+                return
+            after = ids[-1]
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Remove every row of this collection."""
+
+
+class SQLiteKeywordIndex(KeywordIndex):
+    """FTS5 with ``bm25()``; terms keep their inner ``-``, ``'`` and ``.`` ("co-financ", "3.5")."""
+
+    TOKENIZE = "unicode61 remove_diacritics 0 tokenchars '-''._'"
+
+    def __init__(self, engine: sa.Engine, collection: str) -> None:
+        super().__init__(engine, collection)
+        self.map = self.id_table = f'"kb_kw_{self.key}"'
+        self.fts = f'"kb_fts_{self.key}"'
+
+    def create(self) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE TABLE IF NOT EXISTS {self.map} "
+                "(rowid INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, source TEXT NOT NULL)"
+            )
+            conn.exec_driver_sql(
+                f'CREATE INDEX IF NOT EXISTS "kb_kw_{self.key}_source" ON {self.map} (source)'
+            )
+            conn.exec_driver_sql(
+                f'CREATE VIRTUAL TABLE IF NOT EXISTS {self.fts} USING fts5(terms, tokenize="{self.TOKENIZE}")'
+            )
+
+    def _rowids(self, conn: sa.Connection, ids: Sequence[str]) -> list[int]:
+        marks = ",".join("?" * len(ids))
+        return [
+            r[0]
+            for r in conn.exec_driver_sql(
+                f"SELECT rowid FROM {self.map} WHERE chunk_id IN ({marks})", tuple(ids)
+            )
+        ]
+
+    def _delete_rowids(self, conn: sa.Connection, rowids: Sequence[int]) -> None:
+        if rowids:
+            marks = ",".join("?" * len(rowids))
+            conn.exec_driver_sql(f"DELETE FROM {self.fts} WHERE rowid IN ({marks})", tuple(rowids))
+            conn.exec_driver_sql(f"DELETE FROM {self.map} WHERE rowid IN ({marks})", tuple(rowids))
+
+    def add(self, rows: Sequence[KeywordRow]) -> None:
+        rows = list({r.id: r for r in rows}.values())
+        with self.engine.begin() as conn:
+            for batch in _batches(rows):
+                ids = [r.id for r in batch]
+                self._delete_rowids(conn, self._rowids(conn, ids))
+                conn.exec_driver_sql(
+                    f"INSERT INTO {self.map} (chunk_id, source) VALUES (?, ?)",
+                    [(r.id, r.source) for r in batch],
+                )
+                marks = ",".join("?" * len(ids))
+                rowid = dict(
+                    conn.exec_driver_sql(
+                        f"SELECT chunk_id, rowid FROM {self.map} WHERE chunk_id IN ({marks})", tuple(ids)
+                    ).all()
+                )
+                conn.exec_driver_sql(
+                    f"INSERT INTO {self.fts} (rowid, terms) VALUES (?, ?)",
+                    [(rowid[r.id], " ".join(usable_terms(r.terms))) for r in batch],
+                )
+
+    def delete(self, ids: Iterable[str]) -> None:
+        ids = sorted(set(ids))
+        with self.engine.begin() as conn:
+            for batch in _batches(ids):
+                self._delete_rowids(conn, self._rowids(conn, batch))
+
+    def ids(self, source: str) -> set[str]:
+        with self.engine.connect() as conn:
+            rows = conn.exec_driver_sql(f"SELECT chunk_id FROM {self.map} WHERE source = ?", (source,))
+            return {r[0] for r in rows}
+
+    def search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        wanted = list(dict.fromkeys(usable_terms(terms)))
+        if not wanted:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in wanted)
+        # Rank inside the FTS table alone (FTS5's fast path for ORDER BY rank LIMIT), then map.
+        query = (
+            f"WITH top AS (SELECT rowid, rank FROM {self.fts} WHERE {self.fts} MATCH ? "
+            f"ORDER BY rank LIMIT ?) SELECT m.chunk_id, -top.rank FROM top "
+            f"JOIN {self.map} m ON m.rowid = top.rowid ORDER BY top.rank"
+        )
+        with self.engine.connect() as conn:
+            return [(cid, float(score)) for cid, score in conn.exec_driver_sql(query, (match, n))]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql(f"SELECT count(*) FROM {self.map}").scalar_one()
+
+    def clear(self) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f"DELETE FROM {self.fts}")
+            conn.exec_driver_sql(f"DELETE FROM {self.map}")
+
+
+def _lexeme(term: str) -> str:
+    """A tsvector/tsquery literal lexeme: quoted, so Postgres takes it as it is (no parsing)."""
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def tsvector_literal(terms: Sequence[str]) -> str:
+    """``'term':1,4 'other':2`` with each term's positions (Postgres keeps up to 256 per term
+    and positions up to 16,383), so ``ts_rank_cd`` sees frequencies and proximity."""
+    positions: dict[str, list[int]] = {}
+    for pos, term in enumerate(usable_terms(terms), start=1):
+        found = positions.setdefault(term, [])
+        if len(found) < 256 and pos <= 16383:
+            found.append(pos)
+    return " ".join(f"{_lexeme(t)}:{','.join(map(str, p))}" for t, p in positions.items() if p)
+
+
+class PostgresKeywordIndex(KeywordIndex):
+    """``tsvector`` + GIN; OR query of the exact lexemes, ranked by ``ts_rank_cd``, normalised
+    by document length so long chunks do not win by size alone."""
+
+    def __init__(self, engine: sa.Engine, collection: str) -> None:
+        super().__init__(engine, collection)
+        self.table = self.id_table = f'"kb_kw_{self.key}"'
+
+    def create(self) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE TABLE IF NOT EXISTS {self.table} "
+                "(chunk_id TEXT PRIMARY KEY, source TEXT NOT NULL, terms TSVECTOR NOT NULL)"
+            )
+            conn.exec_driver_sql(
+                f'CREATE INDEX IF NOT EXISTS "kb_kw_{self.key}_source" ON {self.table} (source)'
+            )
+            conn.exec_driver_sql(
+                f'CREATE INDEX IF NOT EXISTS "kb_kw_{self.key}_terms" ON {self.table} USING GIN (terms)'
+            )
+
+    def add(self, rows: Sequence[KeywordRow]) -> None:
+        rows = sorted({r.id: r for r in rows}.values(), key=lambda r: r.id)  # fixed lock order
+        upsert = sa.text(
+            f"INSERT INTO {self.table} (chunk_id, source, terms) "
+            "VALUES (:id, :source, CAST(:terms AS tsvector)) "
+            "ON CONFLICT (chunk_id) DO UPDATE SET source = excluded.source, terms = excluded.terms"
+        )
+        with self.engine.begin() as conn:
+            for batch in _batches(rows):
+                conn.execute(
+                    upsert,
+                    [{"id": r.id, "source": r.source, "terms": tsvector_literal(r.terms)} for r in batch],
+                )
+
+    def delete(self, ids: Iterable[str]) -> None:
+        ids = sorted(set(ids))
+        stmt = sa.text(f"DELETE FROM {self.table} WHERE chunk_id = ANY(:ids)")
+        with self.engine.begin() as conn:
+            for batch in _batches(ids):
+                conn.execute(stmt, {"ids": list(batch)})
+
+    def ids(self, source: str) -> set[str]:
+        stmt = sa.text(f"SELECT chunk_id FROM {self.table} WHERE source = :source")
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(stmt, {"source": source})}
+
+    def search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        wanted = list(dict.fromkeys(usable_terms(terms)))
+        if not wanted:
+            return []
+        stmt = sa.text(
+            f"SELECT chunk_id, ts_rank_cd(terms, q, 1) AS score "
+            f"FROM {self.table}, CAST(:q AS tsquery) AS q WHERE terms @@ q "
+            "ORDER BY score DESC, chunk_id LIMIT :n"
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt, {"q": " | ".join(_lexeme(t) for t in wanted), "n": n})
+            return [(cid, float(score)) for cid, score in rows]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql(f"SELECT count(*) FROM {self.table}").scalar_one()
+
+    def clear(self) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f"DELETE FROM {self.table}")
+
+
+def open_keyword_index(engine: sa.Engine, collection: str) -> KeywordIndex:
+    """The keyword index for the record store's database, its tables created."""
+    dialects = {"sqlite": SQLiteKeywordIndex, "postgresql": PostgresKeywordIndex}
+    kind = dialects.get(engine.dialect.name)
+    if kind is None:
+        raise ConfigError(
+            f"ASSISTANT_RECORD_DB_URL: {engine.dialect.name} is not supported for the keyword "
+            "index; use SQLite (the default) or PostgreSQL"
+        )
+    found = kind(engine, collection)
+    found.create()
+    return found
