@@ -1,7 +1,8 @@
 """``python -m ingest [PATH ...]``: bring the index in line with the corpus folder.
 
 Exit status: 0 nothing failed, 1 at least one file failed (or ``--delete`` named nothing
-indexed), 2 bad usage or configuration (or another ingest holding the lock).
+indexed, or ``--check`` found Chroma, keyword index and records out of step), 2 bad usage or
+configuration (or another ingest holding the lock).
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="drop the index and embed everything again")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--list", action="store_true", help="list indexed documents and exit")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="compare the chunk ids of Chroma, the keyword index and the record manager, and exit",
+    )
+    p.add_argument(
+        "--repair", action="store_true", help="bring them back in step (after --check found a gap)"
+    )
     p.add_argument(
         "--delete",
         metavar="SOURCE",
@@ -62,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.delete:
             return _delete(store, args.delete)
+        if args.check:
+            return _check(store, args.json)
+        if args.repair:
+            return _repair(store)
         report = _run(ingest, args, settings, store)
     except (ConfigError, IngestBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -90,6 +103,39 @@ def _delete(store, names: list[str]) -> int:
         note = " (its file is still in the corpus folder: the next ingest adds it again)" if back else ""
         print(f"removed {source}: {deleted} chunks{note}", file=sys.stderr)
     return status
+
+
+def _check(store, as_json: bool) -> int:
+    found = store.check()
+    if as_json:
+        print(json.dumps(found.to_dict(), indent=2))
+        return 0 if found.ok else 1
+    print(f"chunks in Chroma {found.chunks}, keyword rows {found.keyword_rows}, records {found.records}")
+    for label, ids in (
+        ("in Chroma only (not searchable by keywords)", found.only_in_chroma),
+        ("in the keyword index only (never returned)", found.only_in_keywords),
+        ("in Chroma without a record", found.without_record),
+        ("records without a chunk", found.without_chunk),
+    ):
+        if ids:
+            print(f"  {len(ids)} {label}, e.g. {', '.join(ids[:3])}")
+    print("consistent" if found.ok else "NOT consistent: run python -m ingest --repair")
+    return 0 if found.ok else 1
+
+
+def _repair(store) -> int:
+    found, redo = store.repair()
+    if found.ok:
+        print("consistent: nothing to repair")
+        return 0
+    print(
+        f"repaired: {len(found.only_in_chroma)} keyword rows filled, {len(found.only_in_keywords)} stray "
+        f"keyword rows and {len(found.without_record)} unrecorded chunks deleted, "
+        f"{len(found.without_chunk)} records without a chunk dropped"
+    )
+    if redo:
+        print("ingest these again to restore their missing chunks: " + ", ".join(redo))
+    return 0
 
 
 def _run(ingest, args, settings, store) -> IngestReport:

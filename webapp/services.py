@@ -95,13 +95,15 @@ class Services:
         kb = KnowledgeBase(settings)
         users = UserStore.from_settings(settings, kb.engine)  # bad user config fails before serving
         settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+        feedback = FeedbackStore(kb.engine)
+        feedback.import_legacy(settings.data_dir / "feedback.sqlite")
         services = cls(
             settings=settings,
             kb=kb,
             assistant=Assistant(settings, kb),
             users=users,
             sessions=SessionStore(kb.engine, settings),
-            feedback=FeedbackStore.from_settings(settings),
+            feedback=feedback,
             gate=AnswerGate.from_settings(settings),
         )
         if not settings.corpus_dir.is_dir():
