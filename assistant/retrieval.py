@@ -32,12 +32,9 @@ class HybridRetriever:
 
     def _dense_top(self, query_vec: list[float], n: int) -> tuple[list[tuple[str, float]], dict[str, tuple]]:
         """Nearest chunks as (id, cosine similarity), and each one's (text, metadata)."""
-        count = self.kb.count_chunks()
-        if count == 0:
-            return [], {}
-        res = self.kb.collection.query(
+        res = self.kb.collection.query(  # (counting the collection first would cost more than this)
             query_embeddings=[query_vec],
-            n_results=min(n, count),
+            n_results=n,
             include=["distances", "documents", "metadatas"],
         )
         ids, dists = res["ids"][0], res["distances"][0]

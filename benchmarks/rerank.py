@@ -15,7 +15,7 @@ and ingested once, with default settings, into a temporary data dir, as
 * ``pg_list`` (not run by default) — Tonic Paul Graham ``question_and_answer_list.json``.
 
 For every question the real ``HybridRetriever`` returns its fused top-N candidates (dense +
-BM25, weighted RRF, relevance floor, near-duplicates collapsed); its first five are today's
+keyword search, weighted RRF, relevance floor, near-duplicates collapsed); its first five are today's
 answer (``fused``). The variants reorder those N candidates and keep the first five (N = 5
 reorders today's five passages only: hit@5 cannot change, hit@1 and MRR can):
 
@@ -193,7 +193,7 @@ def run_set(
     tallies: dict[str, Tally] = {}
     with ingested(path) as (questions, retriever, embeddings):
         questions = questions[:limit] if limit else questions
-        retriever.retrieve("warm up")  # BM25 build and the first ONNX run are not a question's cost
+        retriever.retrieve("warm up")  # the first ONNX run is not a question's cost
         for i, q in enumerate(questions, 1):
             started = time.perf_counter()
             cands = retriever.retrieve(q.question, k=max(depths))

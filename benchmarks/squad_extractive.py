@@ -225,7 +225,7 @@ class AssistantRetriever:
     """The real pipeline: paragraphs ingested as .txt files into a temp data dir, passages from
     the Assistant's hybrid retriever and answers from ``Assistant.ask``."""
 
-    name = "ingest + Assistant (hybrid dense+BM25 retrieval)"
+    name = "ingest + Assistant (hybrid dense + keyword retrieval)"
 
     def __init__(self, paragraphs: list[str], emb: CachedEmbeddings, k: int = 5) -> None:
         from assistant.core import Assistant

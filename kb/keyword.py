@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,11 @@ import sqlalchemy as sa
 from kb.settings import ConfigError
 
 MAX_TERM_CHARS = 64  # longer "words" (hashes, base64, URLs) are noise to keyword search
+# Postings one question's keyword search may read (~1.3 us each in FTS5 on 2 cores): the rarest
+# terms go first, and a term that would pass the budget is left out with every more common one.
+# Common terms weigh least in BM25, and the dense side still sees them; below ~15k postings
+# (every collection of a few thousand chunks) nothing is left out.
+MAX_POSTINGS = 15_000
 _BATCH = 500  # ids per IN (...) list: well under every database's variable limit
 
 
@@ -81,9 +87,33 @@ class KeywordIndex(ABC):
     def ids(self, source: str) -> set[str]:
         """Chunk ids held for one source."""
 
-    @abstractmethod
     def search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
         """Up to ``n`` (chunk id, score) holding any of ``terms``, best first; higher is better."""
+        wanted = list(dict.fromkeys(usable_terms(terms)))
+        return self._search(self.within_budget(wanted), n) if wanted else []
+
+    def within_budget(self, terms: Sequence[str]) -> list[str]:
+        """The rarest of ``terms`` whose postings together stay within ``MAX_POSTINGS`` (at least one)."""
+        freqs = self.doc_freqs(terms)
+        kept, total = [], 0
+        for term in sorted(terms, key=lambda t: freqs.get(t, 0)):
+            total += freqs.get(term, 0)
+            if kept and total > MAX_POSTINGS:
+                break
+            kept.append(term)
+        return kept
+
+    @abstractmethod
+    def doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many rows hold each term (exact or the database's estimate; absent: rare)."""
+
+    @abstractmethod
+    def _search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        """``search`` over terms already chosen."""
+
+    @abstractmethod
+    def refresh_stats(self) -> None:
+        """Bring the database's term statistics up to date after an ingest."""
 
     @abstractmethod
     def count(self) -> int:
@@ -117,6 +147,7 @@ class SQLiteKeywordIndex(KeywordIndex):
         super().__init__(engine, collection)
         self.map = self.id_table = f'"kb_kw_{self.key}"'
         self.fts = f'"kb_fts_{self.key}"'
+        self.vocab = f'"kb_fts_{self.key}_vocab"'
 
     def create(self) -> None:
         with self.engine.begin() as conn:
@@ -129,6 +160,9 @@ class SQLiteKeywordIndex(KeywordIndex):
             )
             conn.exec_driver_sql(
                 f'CREATE VIRTUAL TABLE IF NOT EXISTS {self.fts} USING fts5(terms, tokenize="{self.TOKENIZE}")'
+            )
+            conn.exec_driver_sql(  # FTS5's own term statistics, read per question
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {self.vocab} USING fts5vocab({self.fts}, 'row')"
             )
 
     def _rowids(self, conn: sa.Connection, ids: Sequence[str]) -> list[int]:
@@ -178,11 +212,17 @@ class SQLiteKeywordIndex(KeywordIndex):
             rows = conn.exec_driver_sql(f"SELECT chunk_id FROM {self.map} WHERE source = ?", (source,))
             return {r[0] for r in rows}
 
-    def search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
-        wanted = list(dict.fromkeys(usable_terms(terms)))
-        if not wanted:
-            return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in wanted)
+    def refresh_stats(self) -> None:
+        return  # fts5vocab reads FTS5's own counts, always current
+
+    def doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
+        marks = ",".join("?" * len(terms))
+        query = f"SELECT term, doc FROM {self.vocab} WHERE term IN ({marks})"
+        with self.engine.connect() as conn:
+            return dict(conn.exec_driver_sql(query, tuple(terms)).all())
+
+    def _search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         # Rank inside the FTS table alone (FTS5's fast path for ORDER BY rank LIMIT), then map.
         query = (
             f"WITH top AS (SELECT rowid, rank FROM {self.fts} WHERE {self.fts} MATCH ? "
@@ -225,6 +265,7 @@ class PostgresKeywordIndex(KeywordIndex):
     def __init__(self, engine: sa.Engine, collection: str) -> None:
         super().__init__(engine, collection)
         self.table = self.id_table = f'"kb_kw_{self.key}"'
+        self._stats: tuple[float, dict[str, int]] | None = None  # (read at, lexeme -> rows)
 
     def create(self) -> None:
         with self.engine.begin() as conn:
@@ -265,17 +306,38 @@ class PostgresKeywordIndex(KeywordIndex):
         with self.engine.connect() as conn:
             return {r[0] for r in conn.execute(stmt, {"source": source})}
 
-    def search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
-        wanted = list(dict.fromkeys(usable_terms(terms)))
-        if not wanted:
-            return []
+    def doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
+        """Estimates from PostgreSQL's own statistics of the column (``ANALYZE`` keeps the most
+        common lexemes with their frequencies); read once a minute."""
+        now = time.monotonic()
+        if self._stats is None or now - self._stats[0] > 60:
+            stmt = sa.text(
+                "SELECT s.most_common_elems::text::text[], s.most_common_elem_freqs, c.reltuples "
+                "FROM pg_stats s JOIN pg_class c ON c.relname = s.tablename "
+                "WHERE s.tablename = :t AND s.attname = 'terms' AND s.schemaname = current_schema()"
+            )
+            with self.engine.connect() as conn:
+                row = conn.execute(stmt, {"t": self.table.strip('"')}).first()
+            freqs: dict[str, int] = {}
+            if row and row[0] and row[1]:
+                freqs = {lexeme: int(f * max(row[2], 0)) for lexeme, f in zip(row[0], row[1])}
+            self._stats = (now, freqs)
+        known = self._stats[1]
+        return {t: known[t] for t in terms if t in known}
+
+    def refresh_stats(self) -> None:
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {self.table}")
+        self._stats = None
+
+    def _search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
         stmt = sa.text(
             f"SELECT chunk_id, ts_rank_cd(terms, q, 1) AS score "
             f"FROM {self.table}, CAST(:q AS tsquery) AS q WHERE terms @@ q "
             "ORDER BY score DESC, chunk_id LIMIT :n"
         )
         with self.engine.connect() as conn:
-            rows = conn.execute(stmt, {"q": " | ".join(_lexeme(t) for t in wanted), "n": n})
+            rows = conn.execute(stmt, {"q": " | ".join(_lexeme(t) for t in terms), "n": n})
             return [(cid, float(score)) for cid, score in rows]
 
     def count(self) -> int:

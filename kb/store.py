@@ -222,6 +222,15 @@ class IndexCheck:
         return {**asdict(self), "ok": self.ok}
 
 
+def keyword_rows(
+    ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[dict | None]
+) -> list[KeywordRow]:
+    """Chunks as the keyword index holds them: id, source and analysed terms."""
+    return [
+        KeywordRow(cid, (m or {}).get("source", ""), terms(t)) for cid, t, m in zip(ids, texts, metadatas)
+    ]
+
+
 class _ChromaWithKeywords(Chroma):
     """Chroma whose writes also reach the keyword index, with the same ids.
 
@@ -237,10 +246,7 @@ class _ChromaWithKeywords(Chroma):
     def add_texts(self, texts, metadatas=None, ids=None, **kwargs) -> list[str]:
         texts = list(texts)
         ids = super().add_texts(texts, metadatas, ids=ids, **kwargs)
-        metas = metadatas or [{}] * len(texts)
-        self.keywords.add(
-            [KeywordRow(cid, (m or {}).get("source", ""), terms(t)) for cid, t, m in zip(ids, texts, metas)]
-        )
+        self.keywords.add(keyword_rows(ids, texts, metadatas or [{}] * len(texts)))
         return ids
 
     def delete(self, ids: list[str] | None = None, **kwargs) -> None:
@@ -374,10 +380,7 @@ class KnowledgeBase:
             for start in range(0, len(found.only_in_chroma), self.max_batch):
                 batch = found.only_in_chroma[start : start + self.max_batch]
                 got = self.collection.get(ids=batch, include=["documents", "metadatas"])
-                rows = zip(got["ids"], got["documents"], got["metadatas"])
-                self.keywords.add(
-                    [KeywordRow(cid, (m or {}).get("source", ""), terms(t)) for cid, t, m in rows]
-                )
+                self.keywords.add(keyword_rows(got["ids"], got["documents"], got["metadatas"]))
             self.keywords.delete(found.only_in_keywords)
             self.delete_chunks(found.without_record)
             redo = self._sources_of_records(found.without_chunk)
@@ -423,10 +426,7 @@ class KnowledgeBase:
                 log.warning("filling the keyword index from %d chunks (once, after an upgrade)", total)
             done = 0
             for page in self.pages(include=["documents", "metadatas"]):
-                rows = zip(page["ids"], page["documents"], page["metadatas"])
-                self.keywords.add(
-                    [KeywordRow(cid, (m or {}).get("source", ""), terms(t)) for cid, t, m in rows]
-                )
+                self.keywords.add(keyword_rows(page["ids"], page["documents"], page["metadatas"]))
                 done += len(page["ids"])
                 log.info("keyword index: %d/%d chunks", done, total)
             with self.engine.begin() as conn:
@@ -556,6 +556,8 @@ class KnowledgeBase:
         return version
 
     def bump_version(self) -> int:
+        """Mark the index changed (readers in other processes notice); refresh term statistics."""
+        self.keywords.refresh_stats()
         t = state_table
         current = self.version()
         new = current + 1

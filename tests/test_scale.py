@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -13,7 +14,7 @@ from langchain_core.indexing import index
 
 from assistant.retrieval import HybridRetriever
 from ingest.pipeline import delete_document, ingest
-from kb import KnowledgeBase
+from kb import KnowledgeBase, keyword
 from kb.store import upgrades_table
 from tests._helpers_files import write_text
 
@@ -96,3 +97,26 @@ def test_an_index_from_before_the_keyword_index_is_filled_on_first_start(setting
     [(found, _)] = reopened.keywords.search(["qx-5150"], 5)
     assert found in reopened.chunk_ids("alpha.txt")
     assert HybridRetriever(reopened).retrieve("QX-5150")[0].source == "alpha.txt"
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_keyword_search_reads_the_rarest_terms_within_its_budget(
+    database, make_settings, request, monkeypatch
+):
+    url = None if database == "sqlite" else request.getfixturevalue("postgres_url")
+    settings = make_settings(record_db_url=url)
+    for n in range(12):
+        extra = " The QX-5150 permit is filed here." if n == 7 else ""
+        write_text(settings.corpus_dir / f"log{n:02d}.txt", f"Pump log {n}: the pump ran {n} hours.{extra}")
+    kb = KnowledgeBase(settings, embeddings=TinyEmbeddings())
+    ingest(None, settings, kb)  # its end refreshes the database's term statistics
+    freqs = kb.keywords.doc_freqs(["pump", "qx-5150"])
+    assert freqs.get("pump", 0) >= 10 and freqs.get("qx-5150", 0) <= 2, freqs
+
+    assert kb.keywords.within_budget(["pump", "qx-5150"]) == ["qx-5150", "pump"], "within budget: all"
+    assert len(kb.keywords.search(["pump", "qx-5150"], 20)) == 12
+    monkeypatch.setattr(keyword, "MAX_POSTINGS", 5)
+    assert kb.keywords.within_budget(["pump", "qx-5150"]) == ["qx-5150"], "the common term is left out"
+    [(found, _)] = kb.keywords.search(["pump", "qx-5150"], 20)
+    assert found in kb.chunk_ids("log07.txt")
+    assert kb.keywords.within_budget(["pump"]) == ["pump"], "the rarest term is always searched"
