@@ -46,7 +46,7 @@ class HybridRetriever:
         index holds but Chroma does not, left by a killed ingest, are simply not returned)."""
         if not ids:
             return {}, {}
-        got = self.kb.collection.get(ids=ids, include=["embeddings", "documents", "metadatas"])
+        got = self.kb.get_chunks(ids, include=["embeddings", "documents", "metadatas"])
         q = np.asarray(query_vec, dtype=np.float32)
         sims = {
             cid: float(np.dot(np.asarray(e, dtype=np.float32), q))
@@ -76,13 +76,17 @@ class HybridRetriever:
 
         passages: list[Passage] = []
         kept_terms: list[frozenset[str]] = []
+        seen: set[str] = set()
         for cid in sorted(fused, key=fused.get, reverse=True):
             if dense_scores.get(cid, 0.0) < self.settings.relevance_floor or cid not in chunks:
                 continue
             text, meta = chunks[cid]
+            if text in seen:
+                continue  # the same text under another name
+            seen.add(text)
             bag = frozenset(terms(text))
             if any(_jaccard(bag, other) >= DUPLICATE_JACCARD for other in kept_terms):
-                continue  # the same text under another name, or a near copy
+                continue  # a near copy
             kept_terms.append(bag)
             passages.append(
                 _passage(cid, text, meta or {}, fused[cid], dense_scores.get(cid), keyword_scores.get(cid))

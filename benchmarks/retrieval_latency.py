@@ -135,6 +135,52 @@ def measure(settings: Settings, n_questions: int) -> dict:
     }
 
 
+def app_rss(data_dir: Path, n_questions: int) -> dict:
+    """The web app itself (``python app.py``) on this index: RSS after start and after
+    ``n_questions`` through ``/api/ask``, read from /proc."""
+    import os
+    import socket
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "ASSISTANT_DATA_DIR": str(data_dir),
+        "ASSISTANT_CORPUS_DIR": str(PG / "paul_graham_essays"),
+        "ASSISTANT_PORT": str(port),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def rss(field: str = "VmRSS") -> float:
+        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            try:
+                health = httpx.get(f"{url}/healthz", timeout=5).json()
+                if health.get("ok") and health["ingest"]["state"] != "running":
+                    break
+            except (httpx.HTTPError, ValueError):
+                time.sleep(0.5)
+        started = rss()
+        for q in questions(n_questions):
+            httpx.post(f"{url}/api/ask", json={"question": q}, timeout=120).raise_for_status()
+        return {"chunks": health["chunks"], "started": started, "end": rss(), "peak": rss("VmHWM")}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def freshness(settings: Settings, rounds: int) -> dict:
     """Seconds from an ingest returning in this process to another process's first question
     that finds the new document (it asks every 20 ms)."""
@@ -194,6 +240,9 @@ def main() -> None:
     ap.add_argument(
         "--freshness", type=int, nargs="?", const=5, help="measure cross-process freshness N times"
     )
+    ap.add_argument(
+        "--app", type=int, metavar="N", help="also measure the web app's RSS over N /api/ask questions"
+    )
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     ap.add_argument("--measure", type=int, help=argparse.SUPPRESS)  # child: measure N questions
     ap.add_argument("--watch", help=argparse.SUPPRESS)  # child: wait for a token
@@ -224,6 +273,9 @@ def main() -> None:
                 [*child, "--measure", str(n)], cwd=REPO, capture_output=True, text=True, check=True
             )
             result = json.loads(out.stdout.strip().splitlines()[-1])
+            if args.app:
+                result["app_rss_mb"] = app_rss(args.data_dir, args.app)
+                print(f"  app RSS {result['app_rss_mb']}", flush=True)
             results["targets"].append(result)
             r, a, m = result["retrieval_ms"], result["answer_ms"], result["rss_mb"]
             print(

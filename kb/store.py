@@ -326,6 +326,20 @@ class KnowledgeBase:
         in_chroma = {cid for page in self.pages(where={"source": source}, include=[]) for cid in page["ids"]}
         return in_chroma | self.keywords.ids(source)
 
+    def get_chunks(self, ids: Sequence[str], include: list[str]) -> dict:
+        """``collection.get(ids=...)`` of at most ``max_batch`` ids; empty if this process's embedded
+        Chroma client cannot see them yet (written by another process since it opened; the next
+        ``current_version`` reopens it)."""
+        from chromadb.errors import ChromaError
+
+        try:
+            return self.collection.get(ids=list(ids), include=include)
+        except ChromaError as exc:
+            if self.settings.chroma_host:
+                raise
+            log.info("chunks not visible to this process yet (%s): skipped", exc)
+            return {"ids": [], **{key: [] for key in include}}
+
     def pages(self, **query) -> Iterator[dict]:
         """``collection.get(**query)`` in pages of ``max_batch``: the only way to visit many
         chunks (one unbounded get fails past about 32k records: too many SQL variables)."""

@@ -123,3 +123,26 @@ def test_cli_prints_answer_and_sources(assistant, settings):
         text=True,
     )
     assert "Sources:" in plain.stdout and "alpha.txt" in plain.stdout
+
+
+def test_a_question_during_another_process_ingest_skips_what_it_cannot_see_yet(assistant, settings):
+    """Keyword rows are visible to every process at once, the embedded Chroma client of this
+    one only after the ingest ends: a question in between must not fail."""
+    assistant.retriever.retrieve("warm up")
+    env = {
+        **os.environ,
+        "ASSISTANT_DATA_DIR": str(settings.data_dir),
+        "ASSISTANT_CORPUS_DIR": str(settings.corpus_dir),
+    }
+    write_mid_ingest = (
+        "from kb import KnowledgeBase, load_settings\n"
+        "kb = KnowledgeBase(load_settings())\n"
+        "kb.vectorstore.add_texts(['The ZX-9071 gauge reads forty bar.'], [{'source': 'gauge.txt'}], ids=['gauge-1'])\n"
+    )  # chunks written, version not bumped yet: the moment before the ingest's end
+    done = subprocess.run(
+        [sys.executable, "-c", write_mid_ingest], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert [cid for cid, _ in assistant.kb.keywords.search(["zx-9071"], 5)] == ["gauge-1"]
+    passages = assistant.retriever.retrieve("ZX-9071 gauge")
+    assert all(p.id != "gauge-1" or "forty bar" in p.text for p in passages)
