@@ -14,7 +14,7 @@ from langchain_core.indexing import index
 
 from assistant.retrieval import HybridRetriever
 from ingest.pipeline import delete_document, ingest
-from kb import KnowledgeBase, keyword
+from kb import KnowledgeBase
 from kb.store import upgrades_table
 from tests._helpers_files import write_text
 
@@ -115,7 +115,7 @@ def test_keyword_search_reads_the_rarest_terms_within_its_budget(
 
     assert kb.keywords.within_budget(["pump", "qx-5150"]) == ["qx-5150", "pump"], "within budget: all"
     assert len(kb.keywords.search(["pump", "qx-5150"], 20)) == 12
-    monkeypatch.setattr(keyword, "MAX_POSTINGS", 5)
+    monkeypatch.setattr(kb.keywords, "max_postings", 5)
     assert kb.keywords.within_budget(["pump", "qx-5150"]) == ["qx-5150"], "the common term is left out"
     [(found, _)] = kb.keywords.search(["pump", "qx-5150"], 20)
     assert found in kb.chunk_ids("log07.txt")
