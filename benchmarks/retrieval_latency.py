@@ -47,8 +47,8 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000
 
 
-def rss_mb(field: str = "VmRSS") -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def rss_mb(field: str = "VmRSS", pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
@@ -157,12 +157,6 @@ def app_rss(data_dir: Path, n_questions: int) -> dict:
     )
     url = f"http://127.0.0.1:{port}"
 
-    def rss(field: str = "VmRSS") -> float:
-        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
     try:
         deadline = time.time() + 600
         while time.time() < deadline:
@@ -172,10 +166,15 @@ def app_rss(data_dir: Path, n_questions: int) -> dict:
                     break
             except (httpx.HTTPError, ValueError):
                 time.sleep(0.5)
-        started = rss()
+        started = rss_mb(pid=proc.pid)
         for q in questions(n_questions):
             httpx.post(f"{url}/api/ask", json={"question": q}, timeout=120).raise_for_status()
-        return {"chunks": health["chunks"], "started": started, "end": rss(), "peak": rss("VmHWM")}
+        return {
+            "chunks": health["chunks"],
+            "started": started,
+            "end": rss_mb(pid=proc.pid),
+            "peak": rss_mb("VmHWM", proc.pid),
+        }
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -71,6 +71,7 @@ class KeywordIndex(ABC):
         self.engine = engine
         self.collection = collection
         self.key = table_key(collection)
+        self.id_table = f'"kb_kw_{self.key}"'  # one row per chunk: chunk_id, source (+ dialect's own)
 
     @abstractmethod
     def create(self) -> None:
@@ -84,9 +85,11 @@ class KeywordIndex(ABC):
     def delete(self, ids: Iterable[str]) -> None:
         """Remove rows by chunk id (unknown ids are ignored)."""
 
-    @abstractmethod
     def ids(self, source: str) -> set[str]:
         """Chunk ids held for one source."""
+        stmt = sa.text(f"SELECT chunk_id FROM {self.id_table} WHERE source = :source")
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(stmt, {"source": source})}
 
     def search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
         """Up to ``n`` (chunk id, score) holding any of ``terms``, best first; higher is better."""
@@ -116,9 +119,10 @@ class KeywordIndex(ABC):
     def refresh_stats(self) -> None:
         """Bring the database's term statistics up to date after an ingest."""
 
-    @abstractmethod
     def count(self) -> int:
         """Rows held."""
+        with self.engine.connect() as conn:
+            return conn.exec_driver_sql(f"SELECT count(*) FROM {self.id_table}").scalar_one()
 
     def all_ids(self, page: int = 10_000) -> Iterator[str]:
         """Every chunk id held, read in pages by id (for consistency checks)."""
@@ -148,18 +152,17 @@ class SQLiteKeywordIndex(KeywordIndex):
 
     def __init__(self, engine: sa.Engine, collection: str) -> None:
         super().__init__(engine, collection)
-        self.map = self.id_table = f'"kb_kw_{self.key}"'
         self.fts = f'"kb_fts_{self.key}"'
         self.vocab = f'"kb_fts_{self.key}_vocab"'
 
     def create(self) -> None:
         with self.engine.begin() as conn:
             conn.exec_driver_sql(
-                f"CREATE TABLE IF NOT EXISTS {self.map} "
+                f"CREATE TABLE IF NOT EXISTS {self.id_table} "
                 "(rowid INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, source TEXT NOT NULL)"
             )
             conn.exec_driver_sql(
-                f'CREATE INDEX IF NOT EXISTS "kb_kw_{self.key}_source" ON {self.map} (source)'
+                f'CREATE INDEX IF NOT EXISTS "kb_kw_{self.key}_source" ON {self.id_table} (source)'
             )
             conn.exec_driver_sql(
                 f'CREATE VIRTUAL TABLE IF NOT EXISTS {self.fts} USING fts5(terms, tokenize="{self.TOKENIZE}")'
@@ -168,37 +171,29 @@ class SQLiteKeywordIndex(KeywordIndex):
                 f"CREATE VIRTUAL TABLE IF NOT EXISTS {self.vocab} USING fts5vocab({self.fts}, 'row')"
             )
 
-    def _rowids(self, conn: sa.Connection, ids: Sequence[str]) -> list[int]:
+    def _rowids(self, conn: sa.Connection, ids: Sequence[str]) -> dict[str, int]:
+        """chunk id -> rowid of those of ``ids`` held."""
         marks = ",".join("?" * len(ids))
-        return [
-            r[0]
-            for r in conn.exec_driver_sql(
-                f"SELECT rowid FROM {self.map} WHERE chunk_id IN ({marks})", tuple(ids)
-            )
-        ]
+        query = f"SELECT chunk_id, rowid FROM {self.id_table} WHERE chunk_id IN ({marks})"
+        return dict(conn.exec_driver_sql(query, tuple(ids)).all())
 
     def _delete_rowids(self, conn: sa.Connection, rowids: Sequence[int]) -> None:
         if rowids:
             marks = ",".join("?" * len(rowids))
             conn.exec_driver_sql(f"DELETE FROM {self.fts} WHERE rowid IN ({marks})", tuple(rowids))
-            conn.exec_driver_sql(f"DELETE FROM {self.map} WHERE rowid IN ({marks})", tuple(rowids))
+            conn.exec_driver_sql(f"DELETE FROM {self.id_table} WHERE rowid IN ({marks})", tuple(rowids))
 
     def add(self, rows: Sequence[KeywordRow]) -> None:
         rows = list({r.id: r for r in rows}.values())
         with self.engine.begin() as conn:
             for batch in _batches(rows):
                 ids = [r.id for r in batch]
-                self._delete_rowids(conn, self._rowids(conn, ids))
+                self._delete_rowids(conn, list(self._rowids(conn, ids).values()))
                 conn.exec_driver_sql(
-                    f"INSERT INTO {self.map} (chunk_id, source) VALUES (?, ?)",
+                    f"INSERT INTO {self.id_table} (chunk_id, source) VALUES (?, ?)",
                     [(r.id, r.source) for r in batch],
                 )
-                marks = ",".join("?" * len(ids))
-                rowid = dict(
-                    conn.exec_driver_sql(
-                        f"SELECT chunk_id, rowid FROM {self.map} WHERE chunk_id IN ({marks})", tuple(ids)
-                    ).all()
-                )
+                rowid = self._rowids(conn, ids)
                 conn.exec_driver_sql(
                     f"INSERT INTO {self.fts} (rowid, terms) VALUES (?, ?)",
                     [(rowid[r.id], " ".join(usable_terms(r.terms))) for r in batch],
@@ -208,12 +203,7 @@ class SQLiteKeywordIndex(KeywordIndex):
         ids = sorted(set(ids))
         with self.engine.begin() as conn:
             for batch in _batches(ids):
-                self._delete_rowids(conn, self._rowids(conn, batch))
-
-    def ids(self, source: str) -> set[str]:
-        with self.engine.connect() as conn:
-            rows = conn.exec_driver_sql(f"SELECT chunk_id FROM {self.map} WHERE source = ?", (source,))
-            return {r[0] for r in rows}
+                self._delete_rowids(conn, list(self._rowids(conn, batch).values()))
 
     def refresh_stats(self) -> None:
         return  # fts5vocab reads FTS5's own counts, always current
@@ -230,19 +220,15 @@ class SQLiteKeywordIndex(KeywordIndex):
         query = (
             f"WITH top AS (SELECT rowid, rank FROM {self.fts} WHERE {self.fts} MATCH ? "
             f"ORDER BY rank LIMIT ?) SELECT m.chunk_id, -top.rank FROM top "
-            f"JOIN {self.map} m ON m.rowid = top.rowid ORDER BY top.rank"
+            f"JOIN {self.id_table} m ON m.rowid = top.rowid ORDER BY top.rank"
         )
         with self.engine.connect() as conn:
             return [(cid, float(score)) for cid, score in conn.exec_driver_sql(query, (match, n))]
 
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            return conn.exec_driver_sql(f"SELECT count(*) FROM {self.map}").scalar_one()
-
     def clear(self) -> None:
         with self.engine.begin() as conn:
             conn.exec_driver_sql(f"DELETE FROM {self.fts}")
-            conn.exec_driver_sql(f"DELETE FROM {self.map}")
+            conn.exec_driver_sql(f"DELETE FROM {self.id_table}")
 
 
 def _lexeme(term: str) -> str:
@@ -275,26 +261,25 @@ class PostgresKeywordIndex(KeywordIndex):
 
     def __init__(self, engine: sa.Engine, collection: str) -> None:
         super().__init__(engine, collection)
-        self.table = self.id_table = f'"kb_kw_{self.key}"'
         self._stats: tuple[float, dict[str, int], float] | None = None  # (read at, lexeme -> rows, rows)
 
     def create(self) -> None:
         with self.engine.begin() as conn:
             conn.exec_driver_sql(
-                f"CREATE TABLE IF NOT EXISTS {self.table} "
+                f"CREATE TABLE IF NOT EXISTS {self.id_table} "
                 "(chunk_id TEXT PRIMARY KEY, source TEXT NOT NULL, terms TSVECTOR NOT NULL)"
             )
             conn.exec_driver_sql(
-                f'CREATE INDEX IF NOT EXISTS "kb_kw_{self.key}_source" ON {self.table} (source)'
+                f'CREATE INDEX IF NOT EXISTS "kb_kw_{self.key}_source" ON {self.id_table} (source)'
             )
             conn.exec_driver_sql(
-                f'CREATE INDEX IF NOT EXISTS "kb_kw_{self.key}_terms" ON {self.table} USING GIN (terms)'
+                f'CREATE INDEX IF NOT EXISTS "kb_kw_{self.key}_terms" ON {self.id_table} USING GIN (terms)'
             )
 
     def add(self, rows: Sequence[KeywordRow]) -> None:
         rows = sorted({r.id: r for r in rows}.values(), key=lambda r: r.id)  # fixed lock order
         upsert = sa.text(
-            f"INSERT INTO {self.table} (chunk_id, source, terms) "
+            f"INSERT INTO {self.id_table} (chunk_id, source, terms) "
             "VALUES (:id, :source, CAST(:terms AS tsvector)) "
             "ON CONFLICT (chunk_id) DO UPDATE SET source = excluded.source, terms = excluded.terms"
         )
@@ -307,15 +292,10 @@ class PostgresKeywordIndex(KeywordIndex):
 
     def delete(self, ids: Iterable[str]) -> None:
         ids = sorted(set(ids))
-        stmt = sa.text(f"DELETE FROM {self.table} WHERE chunk_id = ANY(:ids)")
+        stmt = sa.text(f"DELETE FROM {self.id_table} WHERE chunk_id = ANY(:ids)")
         with self.engine.begin() as conn:
             for batch in _batches(ids):
                 conn.execute(stmt, {"ids": list(batch)})
-
-    def ids(self, source: str) -> set[str]:
-        stmt = sa.text(f"SELECT chunk_id FROM {self.table} WHERE source = :source")
-        with self.engine.connect() as conn:
-            return {r[0] for r in conn.execute(stmt, {"source": source})}
 
     def doc_freqs(self, terms: Sequence[str]) -> dict[str, int]:
         """Estimates from PostgreSQL's own statistics of the column (``ANALYZE`` keeps the most
@@ -328,7 +308,7 @@ class PostgresKeywordIndex(KeywordIndex):
                 "WHERE s.tablename = :t AND s.attname = 'terms' AND s.schemaname = current_schema()"
             )
             with self.engine.connect() as conn:
-                row = conn.execute(stmt, {"t": self.table.strip('"')}).first()
+                row = conn.execute(stmt, {"t": self.id_table.strip('"')}).first()
             freqs: dict[str, int] = {}
             total = max(row[2], 0) if row else 0
             if row and row[0] and row[1]:
@@ -350,18 +330,18 @@ class PostgresKeywordIndex(KeywordIndex):
 
     def refresh_stats(self) -> None:
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(f"ANALYZE {self.table}")
+            conn.exec_driver_sql(f"ANALYZE {self.id_table}")
         self._stats = None
 
     def _search(self, terms: Sequence[str], n: int) -> list[tuple[str, float]]:
-        # Each term's ts_rank (its frequency in the chunk, length-normalised) weighted by its idf:
+        # Each term's ts_rank (its frequency in the chunk) weighted by its idf:
         # ts_rank of the whole OR query has no idf, and lost 0.03-0.04 hit@5 on two dev sets.
         weights = self.idf_weights(terms)
         score = " + ".join(
             f"CAST(:w{i} AS float8) * ts_rank(terms, CAST(:q{i} AS tsquery))" for i in range(len(terms))
         )
         stmt = sa.text(
-            f"SELECT chunk_id, {score} AS score FROM {self.table} "
+            f"SELECT chunk_id, {score} AS score FROM {self.id_table} "
             "WHERE terms @@ CAST(:q AS tsquery) ORDER BY score DESC, chunk_id LIMIT :n"
         )
         params: dict = {"q": " | ".join(_lexeme(t) for t in terms), "n": n}
@@ -372,13 +352,9 @@ class PostgresKeywordIndex(KeywordIndex):
             rows = conn.execute(stmt, params)
             return [(cid, float(score)) for cid, score in rows]
 
-    def count(self) -> int:
-        with self.engine.connect() as conn:
-            return conn.exec_driver_sql(f"SELECT count(*) FROM {self.table}").scalar_one()
-
     def clear(self) -> None:
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(f"DELETE FROM {self.table}")
+            conn.exec_driver_sql(f"DELETE FROM {self.id_table}")
 
 
 def open_keyword_index(engine: sa.Engine, collection: str) -> KeywordIndex:

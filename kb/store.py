@@ -148,15 +148,19 @@ def _usable_data_dir(path: Path) -> None:
         raise ConfigError(f"ASSISTANT_DATA_DIR {path}: not writable by this user")
 
 
+class _NotAcquired(Exception):
+    """A lock stayed held by another writer past the wait (raised before the locked body runs)."""
+
+
 @contextlib.contextmanager
 def _file_lock(path: Path, wait: float) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
+    lock = FileLock(str(path), timeout=wait)
     try:
-        lock = FileLock(str(path), timeout=wait)
         lock.acquire()
     except Timeout:
-        raise TimeoutError(str(path)) from None
+        raise _NotAcquired(str(path)) from None
     try:
         yield
     finally:
@@ -172,7 +176,7 @@ def _advisory_lock(engine: sa.Engine, name: str, wait: float) -> Iterator[None]:
         while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             conn.rollback()
             if time.monotonic() >= deadline:
-                raise TimeoutError(name)
+                raise _NotAcquired(name)
             time.sleep(0.2)
         conn.commit()
         try:
@@ -610,7 +614,7 @@ class KnowledgeBase:
         try:
             with held:
                 yield
-        except TimeoutError:
+        except _NotAcquired:  # only the wait for the lock: a timeout inside the body is its own error
             raise IngestBusy(
                 f"another ingest is running on {where}; waited {wait:.0f}s, try again when it has finished"
             ) from None

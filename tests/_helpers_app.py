@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,17 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from _helpers_servers import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 STAFF = ("sam", "staff-password-1")
 VIEWER = ("vera", "viewer-password-1")
 STARTUP_TIMEOUT_S = 240
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_users(path: Path) -> Path:
