@@ -170,7 +170,7 @@ def call(c, api_name: str, *args):
 def chat(c, question: str) -> list[dict]:
     """Ask through the public chat endpoint; returns the chatbot messages (the conversation so
     far: a follow-up in the same client's session sees the earlier questions)."""
-    messages, _textbox, _status = c.predict(question, api_name="/chat")
+    messages, _textbox, _status, _conversations, _title = c.predict(question, api_name="/chat")
     return messages
 
 
@@ -219,6 +219,17 @@ def queue_call(
             if done and message.get("event_id") in (event_id, None):
                 break
     return "\n".join(lines)
+
+
+def queue_output(stream: str) -> list:
+    """The output values of the completed event in ``queue_call``'s text; fails with the text
+    when the event did not succeed."""
+    for line in reversed(stream.splitlines()):
+        if line.startswith("data:"):
+            message = json.loads(line[5:])
+            if message.get("msg") == "process_completed" and message.get("success"):
+                return message["output"]["data"]
+    raise AssertionError(f"the event did not complete:\n{stream[-2000:]}")
 
 
 def message_text(message: dict) -> str:

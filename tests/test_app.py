@@ -23,6 +23,8 @@ from _helpers_app import (
     fn_index,
     free_port,
     message_text,
+    queue_call,
+    queue_output,
     running_app,
     signed_in,
 )
@@ -475,3 +477,66 @@ def test_chat_text_is_never_html_and_a_conversation_stays_bounded():
     assert len(convo.messages) == 200 and convo.messages[-1]["content"] == "a149"
     assert convo.records[199] == {"question": "q149"} and min(convo.records) == 1  # indices follow the cut
     assert len(convo.turns) == 50
+
+
+# --- saved conversations -------------------------------------------------------------------------
+
+
+def choices(update: dict) -> list[tuple[str, str]]:
+    """(title, id) of a conversation list update."""
+    return [tuple(c) for c in update["choices"]]
+
+
+def test_a_browser_keeps_its_conversations_across_reloads_and_no_other_browser_sees_them(app):
+    ids = {name: fn_index(client(app.url), name) for name in ("chat", "open", "search", "rename", "delete")}
+    a = httpx.Client(base_url=app.url, timeout=60)
+    page = a.get("/")
+    cookie = page.headers["set-cookie"]
+    assert cookie.startswith("kb_browser=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "kb_browser" not in a.get("/").headers.get("set-cookie", "")  # given once
+
+    first = queue_output(queue_call(a, ids["chat"], [QUESTION, None], session_hash="a-tab-1"))
+    [(title, cid)] = choices(first[4])
+    assert title == QUESTION and first[5] == QUESTION
+    follow = queue_output(
+        queue_call(a, ids["chat"], ["And when did the project end?", None], session_hash="a-tab-1")
+    )
+    assert [c for _, c in choices(follow[4])] == [cid]  # the same conversation, not a new one
+
+    # a reload (a new Gradio session, the same browser): listed, opened whole, and continued
+    listed = queue_output(queue_call(a, ids["search"], ["", None], session_hash="a-tab-2"))
+    assert choices(listed[0]) == [(QUESTION, cid)]
+    opened = queue_output(queue_call(a, ids["open"], [cid], session_hash="a-tab-2"))
+    messages = opened[0]
+    assert [message_text(m) for m in messages[:1]] == [QUESTION]
+    assert "BIOCAT" in message_text(messages[1]) and sources_of(messages)
+    assert any("June 2024" in message_text(m) for m in messages)
+    more = queue_output(queue_call(a, ids["chat"], ["Who coordinated it?", None], session_hash="a-tab-2"))
+    assert [c for _, c in choices(more[4])] == [cid]
+    assert more[0][: len(messages)] == messages  # the reopened chat grew by the new exchange
+    assert queue_output(queue_call(a, ids["search"], ["coordinated", None], session_hash="a-tab-3"))[0][
+        "choices"
+    ]
+    assert not queue_output(queue_call(a, ids["search"], ["zebra", None], session_hash="a-tab-3"))[0][
+        "choices"
+    ]
+
+    # another browser sees none of it, and naming the id opens nothing
+    b = httpx.Client(base_url=app.url, timeout=60)
+    b.get("/")
+    assert b.cookies["kb_browser"] != a.cookies["kb_browser"]
+    assert not queue_output(queue_call(b, ids["search"], ["", None], session_hash="b-tab"))[0]["choices"]
+    stolen = queue_call(b, ids["open"], [cid], session_hash="b-tab")
+    assert "BIOCAT" not in stolen and QUESTION not in stolen
+    nobody = httpx.Client(base_url=app.url, timeout=60)  # no cookie at all: nothing listed or opened
+    assert QUESTION not in queue_call(nobody, ids["open"], [cid], session_hash="c-tab")
+
+    # rename and delete act on the open conversation only, for its owner
+    renamed = queue_output(queue_call(a, ids["rename"], ["INNAXE partners", None], session_hash="a-tab-2"))
+    assert choices(renamed[0]) == [("INNAXE partners", cid)]
+    assert (
+        queue_output(queue_call(b, ids["search"], ["INNAXE", None], session_hash="b-tab"))[0]["choices"] == []
+    )
+    gone = queue_output(queue_call(a, ids["delete"], [None], session_hash="a-tab-2"))
+    assert gone[0] == [] and gone[3]["choices"] == []
+    assert not queue_output(queue_call(a, ids["search"], ["", None], session_hash="a-tab-4"))[0]["choices"]

@@ -189,3 +189,45 @@ def test_staff_signs_in_uploads_a_docx_and_the_chat_answers_from_it(page, app, o
     assert page.outside_requests == []
     assert page.csp_violations == []
     page.screenshot(path=output_dir / "05-deleted.png", full_page=True)
+
+
+def test_conversations_are_listed_after_a_reload_reopened_searched_and_deleted(page, app, output_dir):
+    conversations = page.locator("#conversations")
+    ask(page, "Which partners make up the INNAXE consortium?")
+    expect(last_answer(page)).to_contain_text("BIOCAT")
+    expect(conversations).to_contain_text("Which partners make up the INNAXE consortium?")
+    page.locator("#new-chat").click()
+    expect(page.locator('[data-testid="bot"]')).to_have_count(0)
+    ask(page, "Where were the project results presented?")
+    expect(last_answer(page)).to_contain_text("[1]")
+    expect(conversations.locator("label")).to_have_count(2)
+
+    page.reload()  # a new Gradio session: the chat starts empty, the list is still there
+    expect(conversations.locator("label")).to_have_count(2)
+    expect(page.locator('[data-testid="bot"]')).to_have_count(0)
+    conversations.get_by_text("Which partners make up the INNAXE consortium?").click()
+    expect(last_answer(page)).to_contain_text("BIOCAT")
+    page.get_by_text("This chat").click()
+    expect(page.locator("#chat-title textarea, #chat-title input").first).to_have_value(
+        "Which partners make up the INNAXE consortium?"
+    )
+    settle(page)
+    page.screenshot(path=output_dir / "01-conversation-reopened.png")
+
+    page.locator("#chat-search textarea, #chat-search input").first.fill("where were")
+    expect(conversations.locator("label")).to_have_count(1)
+    expect(conversations).to_contain_text("Where were the project results presented?")
+    page.locator("#chat-search textarea, #chat-search input").first.fill("")
+    expect(conversations.locator("label")).to_have_count(2)
+
+    page.locator("#chat-title textarea, #chat-title input").first.fill("INNAXE partners")
+    page.locator("#rename-chat").click()
+    expect(conversations).to_contain_text("INNAXE partners")
+    settle(page)
+    page.screenshot(path=output_dir / "02-conversation-list.png")
+    page.locator("#delete-chat").click()
+    expect(conversations.locator("label")).to_have_count(1)
+    expect(conversations).not_to_contain_text("INNAXE partners")
+    expect(page.locator('[data-testid="bot"]')).to_have_count(0)
+    assert page.outside_requests == []
+    assert page.csp_violations == []

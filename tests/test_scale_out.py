@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from _helpers_app import STAFF, call, chat, client, message_text, running_app, signed_in
+from _helpers_app import STAFF, VIEWER, call, chat, client, message_text, running_app, signed_in
 from _helpers_files import write_docx
 from gradio_client import handle_file
 
@@ -44,6 +44,8 @@ def test_upload_on_one_answer_and_sign_in_on_the_other_delete_everywhere(two_app
     # B answers from it on its next question, and opens the uploaded original.
     messages = chat(client(b.url), "What is the heron tariff for cluster members?")
     assert "420 euros" in message_text(messages[1]), messages
+    viewer_b = client(b.url, auth=VIEWER)  # a signed-in user's conversation is saved...
+    chat(viewer_b, "What is the heron tariff for cluster members?")
     original = httpx.get(f"{b.url}/files/{source}", timeout=10)
     assert original.status_code == 200 and original.content == docx.read_bytes()
 
@@ -67,3 +69,15 @@ def test_upload_on_one_answer_and_sign_in_on_the_other_delete_everywhere(two_app
     assert "420" not in "".join(message_text(m) for m in after)
     assert httpx.get(f"{a.url}/files/{source}", timeout=10).status_code == 404
     assert a.health()["documents"] == b.health()["documents"] == shipped
+
+    # ...and continues on A, whose copy of the answer now says its document has left
+    viewer_a = client(a.url, auth=VIEWER)
+    listed = call(viewer_a, "search", "", None)
+    [(title, cid)] = [tuple(c) for c in listed["choices"]]
+    assert title == "What is the heron tariff for cluster members?"
+    opened, *_ = call(viewer_a, "open", cid)
+    assert "420 euros" in message_text(opened[1])
+    assert "document since removed" in message_text(opened[2]) and f"/files/{source}" not in message_text(
+        opened[2]
+    )
+    assert call(client(a.url, auth=STAFF), "search", "", None)["choices"] == []  # not another user's

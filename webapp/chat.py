@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote as urlquote
@@ -18,6 +19,8 @@ import gradio as gr
 from pydantic import BaseModel, ConfigDict, Field
 
 from assistant.models import Answer, Citation, Passage
+from webapp.conversations import SavedConversation
+from webapp.feedback import FeedbackItem
 
 SOURCES_TITLE = "Sources"
 CLOSEST_TITLE = "Closest passages, not an answer"
@@ -63,20 +66,26 @@ def _escape(text: str) -> str:
     return html.escape(text).replace("\n", "<br>")
 
 
-def source_html(citation: Citation) -> str:
+def source_html(citation: Citation, removed: bool = False) -> str:
+    """One cited passage; ``removed``: its document has left the index since (a saved answer)."""
     p = citation.passage
+    link = (
+        '<em class="kb-removed">document since removed</em>'
+        if removed
+        else f'<a href="{html.escape(file_url(p))}" target="_blank" rel="noopener">open document</a>'
+    )
     return (
         f'<div class="kb-source" data-n="{citation.n}">'
-        f'<div class="kb-source-head"><strong>[{citation.n}]</strong> {_escape(p.location)} · '
-        f'<a href="{html.escape(file_url(p))}" target="_blank" rel="noopener">open document</a></div>'
+        f'<div class="kb-source-head"><strong>[{citation.n}]</strong> {_escape(p.location)} · {link}</div>'
         f'<div class="kb-source-text">{highlight(p.text, citation.quote)}</div>'
         "</div>"
     )
 
 
-def sources_message(answer: Answer) -> gr.ChatMessage | None:
+def sources_message(answer: Answer, removed: Collection[str] = ()) -> gr.ChatMessage | None:
     """The collapsible block under an answer (closed at first): each cited passage, or, when
     the assistant declined, the closest passages it found, so the reader can look for themselves.
+    Passages of the ``removed`` sources say so instead of linking to them.
     """
     if answer.error:
         return None
@@ -90,7 +99,7 @@ def sources_message(answer: Answer) -> gr.ChatMessage | None:
     n = len(items)
     return gr.ChatMessage(
         role="assistant",
-        content="\n".join(source_html(c) for c in items),
+        content="\n".join(source_html(c, c.passage.source in removed) for c in items),
         metadata={"title": f"{title} ({n} passage{'s' if n != 1 else ''})", "status": "done"},
     )
 
@@ -137,6 +146,37 @@ class Conversation:
     messages: list[Any] = field(default_factory=list)
     turns: list[dict[str, str]] = field(default_factory=list)
     records: dict[int, dict] = field(default_factory=dict)
+    id: str | None = None  # its saved conversation (``webapp.conversations``), once it has one
+    title: str = ""
+
+    def add_exchange(self, question: str, answer: Answer, user: str, removed: Collection[str] = ()) -> None:
+        """Show a finished exchange: the question, the answer, its sources block; remember the
+        turns for follow-ups and what a vote on the answer refers to."""
+        self.messages.append({"role": "user", "content": display_text(question)})
+        self.messages.append({"role": "assistant", "content": display_text(answer.text)})
+        self.finish(question, answer, user, removed)
+
+    def finish(self, question: str, answer: Answer, user: str, removed: Collection[str] = ()) -> None:
+        """After the answer's message (the last one) is shown: its sources, turns and record."""
+        at = len(self.messages) - 1
+        self.turns += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+        record = FeedbackItem(
+            question=question, answer=answer.text, vote="", user=user, sources=cited_sources(answer)
+        ).__dict__
+        self.records[at] = record
+        block = sources_message(answer, removed)
+        if block is not None:
+            self.messages.append(block)
+            self.records[len(self.messages) - 1] = record
+        self.trim()
+
+    @classmethod
+    def restore(cls, saved: SavedConversation, user: str, removed: Collection[str] = ()) -> Conversation:
+        """A saved conversation as the chat shows it, ready to continue."""
+        convo = cls(id=saved.id, title=saved.title)
+        for exchange in saved.exchanges:
+            convo.add_exchange(exchange.question, exchange.answer, user, removed)
+        return convo
 
     def trim(self) -> None:
         """Keep the last ``MAX_MESSAGES`` messages: a session's memory stays bounded."""

@@ -5,6 +5,8 @@
   inline scripts, which the server writes and which carry no user input but escaped JSON), no
   third-party origin, no framing; plus ``Referrer-Policy``, ``X-Content-Type-Options`` and
   ``X-Frame-Options`` on every response.
+* ``BrowserCookie``: gives a browser that has none a random id (an HttpOnly, SameSite=Lax cookie
+  set with the page), under which its conversations are saved when nobody is signed in.
 * ``AccessGate``: who may reach which path before any route runs. With
   ``ASSISTANT_REQUIRE_LOGIN`` only the sign-in page and ``/healthz`` are open to anonymous
   visitors (pages redirect to sign-in, everything else is 401). Always: Gradio's upload route and
@@ -26,6 +28,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from webapp.auth import User
+from webapp.sessions import BROWSER_COOKIE, BROWSER_MAX_AGE_S, browser_id, new_browser_id
 
 PUBLIC_PATHS = ("/login", "/logout", "/healthz")
 STAFF_ONLY_PREFIXES = (
@@ -176,3 +179,31 @@ def basic_credentials(header: str) -> tuple[str, str] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return (name, password) if sep else None
+
+
+class BrowserCookie:
+    """Sets the browser-id cookie on an HTML page response when the request carried none."""
+
+    def __init__(self, app: ASGIApp, *, secure: Callable[[HTTPConnection], bool]) -> None:
+        self.app = app
+        self.secure = secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "GET":
+            await self.app(scope, receive, send)
+            return
+        conn = HTTPConnection(scope)
+        if browser_id(conn) is not None:
+            await self.app(scope, receive, send)
+            return
+        cookie = (
+            f"{BROWSER_COOKIE}={new_browser_id()}; Max-Age={BROWSER_MAX_AGE_S}; Path=/; HttpOnly; SameSite=Lax"
+            + ("; Secure" if self.secure(conn) else "")
+        ).encode()
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start" and _is_html(message.get("headers", [])):
+                message = {**message, "headers": [*message["headers"], (b"set-cookie", cookie)]}
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

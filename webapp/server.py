@@ -37,7 +37,7 @@ from kb.store import source_path
 from webapp.auth import MAX_NAME_CHARS, MAX_PASSWORD_CHARS, User
 from webapp.chat import AskRequest
 from webapp.gate import Busy
-from webapp.security import AccessGate, SecurityHeaders
+from webapp.security import AccessGate, BrowserCookie, SecurityHeaders
 from webapp.services import Services
 from webapp.sessions import COOKIE
 from webapp.staff import upload_limit_bytes
@@ -196,6 +196,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     # second wall behind handlers that take no client file at all (see webapp/ui.py).
     demo.has_launched = True
     demo.state_session_capacity = 2000  # browser sessions whose conversation is kept (oldest go)
+    app.add_middleware(BrowserCookie, secure=services.sessions.is_https)
     app.add_middleware(AccessGate, user_of=services.user_of, require_login=settings.require_login)
     app.add_middleware(SecurityHeaders)
     if settings.require_login and not len(services.users):

@@ -25,6 +25,7 @@ from ingest.report import IngestReport
 from kb.settings import Settings
 from kb.store import KnowledgeBase
 from webapp.auth import User, UserStore
+from webapp.conversations import ConversationStore
 from webapp.feedback import FeedbackStore
 from webapp.gate import AnswerGate
 from webapp.security import basic_credentials
@@ -86,6 +87,7 @@ class Services:
     users: UserStore
     sessions: SessionStore
     feedback: FeedbackStore
+    conversations: ConversationStore
     gate: AnswerGate
     startup: IngestProgress = field(default_factory=IngestProgress)
 
@@ -104,6 +106,7 @@ class Services:
             users=users,
             sessions=SessionStore(kb.engine, settings),
             feedback=feedback,
+            conversations=ConversationStore(kb.engine),
             gate=AnswerGate.from_settings(settings),
         )
         if not settings.corpus_dir.is_dir():

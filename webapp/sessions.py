@@ -9,6 +9,7 @@ record store, so they hold across restarts and replicas, and signing out ends th
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 
@@ -20,6 +21,9 @@ from kb.settings import Settings
 
 COOKIE = "kb_session"
 CACHE_S = 5.0
+BROWSER_COOKIE = "kb_browser"  # a random id per browser: whose saved conversations, when not signed in
+BROWSER_MAX_AGE_S = 400 * 24 * 3600  # the most browsers keep a cookie
+_BROWSER_ID = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 _meta = sa.MetaData()
 sessions_table = sa.Table(
@@ -109,3 +113,21 @@ class SessionStore:
 
     def clear_cookie(self, response: Response, request: HTTPConnection) -> None:
         response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=self.is_https(request))
+
+
+# --- the browser id ---------------------------------------------------------------------------
+def new_browser_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def browser_id(conn: HTTPConnection) -> str | None:
+    """The browser's random id from its cookie (``webapp.security.BrowserCookie`` sets it), if
+    well formed. It says "the same browser as before", never who someone is."""
+    value = conn.cookies.get(BROWSER_COOKIE, "")
+    return value if _BROWSER_ID.fullmatch(value) else None
+
+
+def browser_owner(token: str) -> str:
+    """The owner key a browser's saved data is filed under: a hash, so a copy of the database
+    cannot be replayed as a cookie."""
+    return "browser:" + _digest(token)

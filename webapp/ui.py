@@ -22,6 +22,8 @@ CSS = """
 .kb-source-text { font-size: 0.88em; border-left: 3px solid var(--border-color-primary);
                   padding-left: 0.6em; opacity: 0.9; }
 .kb-source mark { background: #fde68a; color: inherit; padding: 0 0.1em; border-radius: 2px; }
+.kb-list label { width: 100%; }
+.kb-removed { opacity: 0.75; }
 .kb-form { display: flex; flex-direction: column; gap: 0.4em; max-width: 24em; }
 .kb-form input[type=text], .kb-form input:not([type]), .kb-form input[type=password] {
     padding: 0.5em; border: 1px solid var(--border-color-primary); border-radius: 6px;
@@ -58,6 +60,7 @@ def build_ui(services: Services) -> gr.Blocks:
             services.status_line(),
             tab,
             gr.Timer(active=services.startup.state == "running"),
+            chat.on_load(request),
             *documents.on_load(user),
             *evaluation.on_load(user),
         )
@@ -74,7 +77,7 @@ def build_ui(services: Services) -> gr.Blocks:
         timer = gr.Timer(STATUS_REFRESH_S, active=False)
         with gr.Tabs() as tabs:
             with gr.Tab("Chat", id="chat"):
-                chat.build(status)
+                chat_outputs = chat.build(status)
             with gr.Tab("Documents", id="documents"):
                 documents_outputs = documents.build(status)
             with gr.Tab("Evaluation", id="evaluation"):
@@ -82,7 +85,7 @@ def build_ui(services: Services) -> gr.Blocks:
         demo.load(
             on_load,
             None,
-            [status, tabs, timer, *documents_outputs, *evaluation_outputs],
+            [status, tabs, timer, *chat_outputs, *documents_outputs, *evaluation_outputs],
             api_visibility=PRIVATE,
         )
         timer.tick(refresh_status, None, [status, timer], api_visibility=PRIVATE, queue=False)

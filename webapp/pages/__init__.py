@@ -17,6 +17,7 @@ import gradio as gr
 from webapp.auth import PermissionDenied, User
 from webapp.auth import require_staff as _require_staff
 from webapp.services import Services
+from webapp.sessions import browser_id, browser_owner
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,16 @@ PRIVATE = "private"
 def caller(services: Services, request: gr.Request | None) -> User | None:
     """The signed-in user of a Gradio event (its session cookie), or None."""
     return services.user_of(request) if request is not None else None
+
+
+def owner(services: Services, request: gr.Request | None) -> str | None:
+    """Whose saved conversations an event sees: the signed-in user, else this browser (its
+    random cookie), else nobody (a client that keeps no cookie saves nothing)."""
+    user = caller(services, request)
+    if user is not None:
+        return "user:" + user.name
+    token = browser_id(request) if request is not None else None
+    return browser_owner(token) if token else None
 
 
 def require_staff(services: Services, request: gr.Request | None) -> User:
