@@ -203,6 +203,9 @@ def _staff_calls(tmp_path):
         "staff_feedback": (),
         "staff_feedback_csv": (),
         "staff_evaluation": ("innaxe.yaml", 1),
+        "staff_create_key": (STAFF[0], "stolen"),
+        "staff_revoke_key": (1,),
+        "staff_keys": (),
     }
 
 
@@ -225,10 +228,16 @@ def test_every_staff_endpoint_refuses_non_staff(app, tmp_path, who):
         message = str(refused.value)
         if name == "staff_upload" and isinstance(refused.value, httpx.HTTPStatusError):
             assert refused.value.response.status_code == 403
-        elif name not in ("staff_ask_delete", "staff_delete"):  # those may stop at the empty choice list
+        elif name not in (
+            "staff_ask_delete",
+            "staff_delete",
+            "staff_revoke_key",
+        ):  # may stop at an empty choice list
             assert ("viewer" in message) if who == "viewer" else ("Staff sign-in required" in message), name
     assert app.health()["documents"] == before["documents"]
     assert not (app.data_dir / "uploads" / "intruder.txt").exists()
+    with sa.create_engine(f"sqlite:///{app.data_dir / 'records.sqlite'}").connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM kb_api_keys")).scalar() == 0
     assert (
         httpx.get(f"{app.url}/files/innaxe-cluster-collaboration-results.txt", timeout=10).status_code == 200
     )

@@ -132,6 +132,7 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     history: list[ChatTurn] = Field(default_factory=list, max_length=MAX_TURNS)
+    stream: bool = False  # Server-Sent Events: text deltas, then the Answer
 
 
 @dataclass

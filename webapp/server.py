@@ -5,8 +5,11 @@
   Clients such as ``gradio_client.Client(auth=...)`` post the same form and get JSON.
 * ``GET /healthz`` -- JSON for load balancers and scripts: ok, documents, chunks, answer mode,
   the start-up ingest's progress and the answering queue.
-* ``POST /api/ask`` -- ``{"question", "history"}`` in, the ``Answer`` as JSON out; 429/503 with
-  ``Retry-After`` when every answering slot is taken (``webapp.gate``).
+* ``POST /api/ask`` -- ``{"question", "history", "stream"}`` in, the ``Answer`` as JSON out (with
+  ``stream``, Server-Sent Events: ``delta`` events, then one ``answer`` event with the Answer);
+  429/503 with ``Retry-After`` when every answering slot is taken (``webapp.gate``).
+* ``GET /v1/models``, ``POST /v1/chat/completions`` -- the OpenAI-compatible API
+  (``webapp.openai_api``), authenticated by per-user API keys (``webapp.apikeys``).
 * ``GET /files/{source}`` -- a source document, read-only, only if it is indexed and
   ``kb.store.source_path`` finds it inside the corpus or uploads folder (never any other path).
 
@@ -18,6 +21,7 @@ behind a proxy, sharing a Chroma server (``ASSISTANT_CHROMA_HOST``) and a record
 from __future__ import annotations
 
 import html
+import json
 import logging
 import mimetypes
 import time
@@ -29,14 +33,23 @@ import anyio
 import gradio as gr
 from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
-from assistant.models import Answer
 from kb.settings import Settings
 from kb.store import source_path
+from webapp import openai_api
+from webapp.apikeys import bearer_token
 from webapp.auth import MAX_NAME_CHARS, MAX_PASSWORD_CHARS, User
 from webapp.chat import AskRequest
 from webapp.gate import Busy
+from webapp.openai_api import SSE_HEADERS, hold_slot, last_answer, sse_answer, stream_in_slot
 from webapp.security import AccessGate, BrowserCookie, SecurityHeaders
 from webapp.services import Services
 from webapp.sessions import COOKIE
@@ -62,6 +75,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     def check_login(request: Request) -> User | None:
         caller = user(request)
+        if caller is None and bearer_token(request.headers.get("authorization", "")) is not None:
+            raise HTTPException(401, "incorrect or revoked API key")
         if settings.require_login and caller is None:
             raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": 'Basic realm="assistant"'})
         return caller
@@ -125,19 +140,27 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             }
         )
 
-    def answer_in_slot(body: AskRequest) -> Answer:
-        with services.gate.slot():
-            return services.assistant.ask(body.question, [t.model_dump() for t in body.history])
-
     @app.post("/api/ask")
-    async def api_ask(request: Request, body: AskRequest) -> JSONResponse:
+    async def api_ask(request: Request, body: AskRequest) -> Response:
         check_login(request)
         started = time.perf_counter()
         try:
-            services.gate.check_room()
-            answer = await anyio.to_thread.run_sync(partial(answer_in_slot, body), limiter=ask_threads)
+            slot = await hold_slot(services, ask_threads)
         except Busy as exc:
             return _busy(exc)
+        items = stream_in_slot(services, slot, body.question, [t.model_dump() for t in body.history])
+        if body.stream:
+            return StreamingResponse(
+                sse_answer(
+                    items,
+                    lambda text: f"event: delta\ndata: {json.dumps({'text': text})}\n\n",
+                    lambda answer: f"event: answer\ndata: {answer.model_dump_json()}\n\n",
+                ),
+                media_type="text/event-stream",
+                headers=SSE_HEADERS,
+            )
+        try:
+            answer = await anyio.to_thread.run_sync(partial(last_answer, items), limiter=ask_threads)
         except Exception:
             log.exception("/api/ask failed")
             return JSONResponse(
@@ -145,6 +168,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             )
         log.info("/api/ask answered in %.2fs", time.perf_counter() - started)
         return JSONResponse(answer.model_dump(mode="json"))
+
+    app.include_router(openai_api.router(services, user, ask_threads))
 
     @app.get("/files/{source:path}")
     def files(source: str, request: Request) -> Response:

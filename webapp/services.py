@@ -24,6 +24,7 @@ from ingest.pipeline import ingest
 from ingest.report import IngestReport
 from kb.settings import Settings
 from kb.store import KnowledgeBase
+from webapp.apikeys import ApiKeyStore, bearer_token
 from webapp.auth import User, UserStore
 from webapp.conversations import ConversationStore
 from webapp.feedback import FeedbackStore
@@ -88,6 +89,7 @@ class Services:
     sessions: SessionStore
     feedback: FeedbackStore
     conversations: ConversationStore
+    api_keys: ApiKeyStore
     gate: AnswerGate
     startup: IngestProgress = field(default_factory=IngestProgress)
 
@@ -107,6 +109,7 @@ class Services:
             sessions=SessionStore(kb.engine, settings),
             feedback=feedback,
             conversations=ConversationStore(kb.engine),
+            api_keys=ApiKeyStore(kb.engine),
             gate=AnswerGate.from_settings(settings),
         )
         if not settings.corpus_dir.is_dir():
@@ -133,12 +136,17 @@ class Services:
 
     # --- who is asking ------------------------------------------------------------------------
     def user_of(self, conn: HTTPConnection) -> User | None:
-        """The caller: the session cookie, else HTTP Basic credentials (scripts, the API).
-        ``conn`` may also be a ``gr.Request``, which carries the same cookies and headers."""
+        """The caller: the session cookie, else an API key (``Authorization: Bearer``), else
+        HTTP Basic credentials (scripts). ``conn`` may also be a ``gr.Request``, which carries
+        the same cookies and headers. A user who has left the users file is nobody."""
         name = self.sessions.from_request(conn)
         if name:
             return self.users.get(name)
-        credentials = basic_credentials(conn.headers.get("authorization", ""))
+        authorization = conn.headers.get("authorization", "")
+        token = bearer_token(authorization)
+        if token is not None:
+            return self.users.get(self.api_keys.user(token))
+        credentials = basic_credentials(authorization)
         return self.users.verify(*credentials) if credentials else None
 
     # --- what the page and /healthz show ------------------------------------------------------

@@ -13,6 +13,7 @@ from webapp.pages import PRIVATE, caller
 from webapp.pages.chat import ChatPage
 from webapp.pages.documents import DocumentsPage
 from webapp.pages.evaluation import EvaluationPage
+from webapp.pages.keys import KeysPage
 from webapp.services import Services
 
 CSS = """
@@ -44,12 +45,16 @@ STAFF_ENDPOINTS = (
     "staff_feedback",
     "staff_feedback_csv",
     "staff_evaluation",
+    "staff_create_key",
+    "staff_revoke_key",
+    "staff_keys",
 )
 STATUS_REFRESH_S = 3.0
 
 
 def build_ui(services: Services) -> gr.Blocks:
     chat, documents, evaluation = ChatPage(services), DocumentsPage(services), EvaluationPage(services)
+    keys = KeysPage(services)
 
     def on_load(request: gr.Request):
         user = caller(services, request)
@@ -63,6 +68,7 @@ def build_ui(services: Services) -> gr.Blocks:
             chat.on_load(request),
             *documents.on_load(user),
             *evaluation.on_load(user),
+            *keys.on_load(user),
         )
 
     def refresh_status():
@@ -82,10 +88,12 @@ def build_ui(services: Services) -> gr.Blocks:
                 documents_outputs = documents.build(status)
             with gr.Tab("Evaluation", id="evaluation"):
                 evaluation_outputs = evaluation.build()
+            with gr.Tab("API keys", id="keys"):
+                keys_outputs = keys.build()
         demo.load(
             on_load,
             None,
-            [status, tabs, timer, *chat_outputs, *documents_outputs, *evaluation_outputs],
+            [status, tabs, timer, *chat_outputs, *documents_outputs, *evaluation_outputs, *keys_outputs],
             api_visibility=PRIVATE,
         )
         timer.tick(refresh_status, None, [status, timer], api_visibility=PRIVATE, queue=False)
