@@ -16,6 +16,7 @@ from assistant.history import clean_history
 from assistant.models import Answer, Passage, Timings
 from assistant.prompts import DECLINE_TEXT
 from assistant.retrieval import HybridRetriever
+from kb.access import Scope
 from kb.settings import Settings, load_settings
 from kb.store import KnowledgeBase
 
@@ -70,19 +71,30 @@ class Assistant:
             return "extractive (no language model)"
         return f"{self.answerer.model} via {self.settings.openai_base_url or 'OpenAI'}"
 
-    def ask(self, question: str, history: list[dict[str, Any]] | None = None) -> Answer:
+    def ask(
+        self, question: str, history: list[dict[str, Any]] | None = None, scope: Scope | None = None
+    ) -> Answer:
         answer = None
-        for item in self.stream(question, history):
+        for item in self.stream(question, history, scope):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
-    def stream(self, question: str, history: list[dict[str, Any]] | None = None) -> Iterator[str | Answer]:
-        """Yield text deltas, then the final ``Answer`` (always, even on errors)."""
+    def stream(
+        self, question: str, history: list[dict[str, Any]] | None = None, scope: Scope | None = None
+    ) -> Iterator[str | Answer]:
+        """Yield text deltas, then the final ``Answer`` (always, even on errors). ``scope``: what
+        the asker may read and chose to ask within (``kb.access``); nothing outside it is read."""
         started = time.perf_counter()
         timings = Timings()
-        base = {"question": question, "mode": self.answerer.mode, "model": self.answerer.model}
+        base: dict[str, Any] = {
+            "question": question,
+            "mode": self.answerer.mode,
+            "model": self.answerer.model,
+        }
+        if scope is not None and scope.narrowed_by_choice:
+            base["narrowed_to"] = sorted(scope.collections or ()) + sorted(scope.sources or ())
 
         def finish(text: str, **fields: Any) -> Answer:
             timings.total_s = time.perf_counter() - started
@@ -97,7 +109,7 @@ class Assistant:
             return
         base["standalone_question"] = standalone
 
-        passages = self.retriever.retrieve(standalone)
+        passages = self.retriever.retrieve(standalone, scope=scope)
         timings.retrieval_s = time.perf_counter() - started
         if not passages:
             text = NOTHING_RELEVANT if self.kb.count_chunks() else EMPTY_INDEX

@@ -58,4 +58,5 @@ class Answer(BaseModel):
     mode: Literal["extractive", "openai"] = "extractive"
     model: str = ""  # chat model name in openai mode
     error: str | None = None  # set when the model could not be reached; text says so kindly
+    narrowed_to: list[str] = Field(default_factory=list)  # collections / documents the asker chose
     timings: Timings = Field(default_factory=Timings)

@@ -10,14 +10,17 @@ what is left.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from assistant.models import Passage
+from kb.access import Scope
 from kb.settings import Settings
 from kb.store import KnowledgeBase
 from kb.terms import terms
 
+_KEYWORD_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="keyword-search")
 RRF_K = 60  # the constant from Cormack et al. (2009); robust across collections
 DUPLICATE_JACCARD = 0.9
 
@@ -27,14 +30,17 @@ class HybridRetriever:
         self.kb = kb
         self.settings = settings or kb.settings
 
-    def _keyword_top(self, query: str, n: int) -> list[tuple[str, float]]:
-        return self.kb.keywords.search(terms(query), n)
+    def _keyword_top(self, query: str, n: int, scope: Scope | None = None) -> list[tuple[str, float]]:
+        return self.kb.keywords.search(terms(query), n, scope)
 
-    def _dense_top(self, query_vec: list[float], n: int) -> tuple[list[tuple[str, float]], dict[str, tuple]]:
+    def _dense_top(
+        self, query_vec: list[float], n: int, scope: Scope | None = None
+    ) -> tuple[list[tuple[str, float]], dict[str, tuple]]:
         """Nearest chunks as (id, cosine similarity), and each one's (text, metadata)."""
         res = self.kb.collection.query(  # (counting the collection first would cost more than this)
             query_embeddings=[query_vec],
             n_results=n,
+            where=scope.chroma_where() if scope is not None else None,
             include=["distances", "documents", "metadatas"],
         )
         ids, dists = res["ids"][0], res["distances"][0]
@@ -54,13 +60,19 @@ class HybridRetriever:
         }
         return sims, dict(zip(got["ids"], zip(got["documents"], got["metadatas"])))
 
-    def retrieve(self, query: str, k: int | None = None) -> list[Passage]:
-        """Top-k passages above the relevance floor, numbered 1..k, best first."""
+    def retrieve(self, query: str, k: int | None = None, scope: Scope | None = None) -> list[Passage]:
+        """Top-k passages above the relevance floor, numbered 1..k, best first; with a ``scope``
+        (what the caller may read and chose), only its chunks, filtered in both engines."""
         k = k or self.settings.top_k
+        if scope is not None and scope.unlimited:
+            scope = None
         self.kb.current_version()  # an embedded Chroma client notices another process's ingest
+        # The keyword search needs no embedding: it runs beside the embedding and the dense search
+        # (SQLite, PostgreSQL's driver, onnxruntime and Chroma all release the GIL while they work).
+        keyword_search = _KEYWORD_THREADS.submit(self._keyword_top, query, self.settings.fetch_k, scope)
         query_vec = self.kb.embeddings.embed_query(query)
-        dense, chunks = self._dense_top(query_vec, self.settings.fetch_k)
-        sparse = self._keyword_top(query, self.settings.fetch_k)
+        dense, chunks = self._dense_top(query_vec, self.settings.fetch_k, scope)
+        sparse = keyword_search.result()
 
         fused = rrf_scores(
             [
@@ -81,6 +93,8 @@ class HybridRetriever:
             if dense_scores.get(cid, 0.0) < self.settings.relevance_floor or cid not in chunks:
                 continue
             text, meta = chunks[cid]
+            if scope is not None and not scope.allows((meta or {}).get("source", "")):
+                continue  # (both engines filtered already: a second wall)
             if text in seen:
                 continue  # the same text under another name
             seen.add(text)

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
+from kb.access import collection_of
 from kb.embeddings import UniqueTextEmbeddings, embedding_model_id, make_embeddings
 from kb.keyword import KeywordIndex, KeywordRow, open_keyword_index
 from kb.settings import ConfigError, Settings
@@ -81,6 +82,7 @@ upgrades_table = sa.Table(
     sa.Column("done_at", sa.Float, nullable=False),
 )
 KEYWORD_UPGRADE = "keyword-index-v1"  # an index built before the keyword index lived in SQL
+COLLECTIONS_UPGRADE = "collections-v1"  # chunks written before they carried their collection
 
 
 class IngestBusy(Exception):
@@ -249,8 +251,14 @@ class _ChromaWithKeywords(Chroma):
 
     def add_texts(self, texts, metadatas=None, ids=None, **kwargs) -> list[str]:
         texts = list(texts)
+        # Each chunk's collection, for question-time filters; written here, not in the documents'
+        # metadata, so the record manager's hashes (and what counts as "changed") stay as they were.
+        metadatas = [
+            {**(m or {}), "collection": collection_of((m or {}).get("source", ""))}
+            for m in metadatas or [{}] * len(texts)
+        ]
         ids = super().add_texts(texts, metadatas, ids=ids, **kwargs)
-        self.keywords.add(keyword_rows(ids, texts, metadatas or [{}] * len(texts)))
+        self.keywords.add(keyword_rows(ids, texts, metadatas))
         return ids
 
     def delete(self, ids: list[str] | None = None, **kwargs) -> None:
@@ -283,6 +291,7 @@ class KnowledgeBase:
         self._reopen_lock = threading.Lock()
         self._seen_version = self._own_version = self.version()
         self._upgrade_keywords()
+        self._upgrade_collections()
 
     # --- Chroma -----------------------------------------------------------------------
     def _open_collection(self, check_model: bool) -> None:
@@ -447,12 +456,39 @@ class KnowledgeBase:
                 self.keywords.add(keyword_rows(page["ids"], page["documents"], page["metadatas"]))
                 done += len(page["ids"])
                 log.info("keyword index: %d/%d chunks", done, total)
-            with self.engine.begin() as conn:
-                conn.execute(
-                    upgrades_table.insert().values(
-                        collection=self.settings.collection, name=KEYWORD_UPGRADE, done_at=time.time()
+            self._mark_upgraded(KEYWORD_UPGRADE)
+
+    def _upgrade_collections(self) -> None:
+        """Give every chunk of an index built before collections existed its ``collection``
+        metadata, once, page by page (metadata only: nothing is embedded again)."""
+        if self._upgraded(COLLECTIONS_UPGRADE):
+            return
+        with self.lock():
+            if self._upgraded(COLLECTIONS_UPGRADE):
+                return
+            for page in self.pages(include=["metadatas"]):
+                missing = [
+                    (cid, m)
+                    for cid, m in zip(page["ids"], page["metadatas"])
+                    if "collection" not in (m or {})
+                ]
+                if missing:
+                    self.collection.update(
+                        ids=[cid for cid, _ in missing],
+                        metadatas=[
+                            {**(m or {}), "collection": collection_of((m or {}).get("source", ""))}
+                            for _, m in missing
+                        ],
                     )
+            self._mark_upgraded(COLLECTIONS_UPGRADE)
+
+    def _mark_upgraded(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                upgrades_table.insert().values(
+                    collection=self.settings.collection, name=name, done_at=time.time()
                 )
+            )
 
     def _upgraded(self, name: str) -> bool:
         t = upgrades_table

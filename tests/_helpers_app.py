@@ -28,6 +28,7 @@ from _helpers_servers import free_port
 REPO = Path(__file__).resolve().parent.parent
 STAFF = ("sam", "staff-password-1")
 VIEWER = ("vera", "viewer-password-1")
+BOARD = ("bea", "board-password-1")  # a viewer in the group "board"
 STARTUP_TIMEOUT_S = 240
 
 
@@ -37,6 +38,7 @@ def write_users(path: Path) -> Path:
     users = [
         {"name": STAFF[0], "role": "staff", "hash": hash_password(STAFF[1])},
         {"name": VIEWER[0], "role": "viewer", "hash": hash_password(VIEWER[1])},
+        {"name": BOARD[0], "role": "viewer", "hash": hash_password(BOARD[1]), "groups": ["board"]},
     ]
     path.write_text(json.dumps({"users": users}), encoding="utf-8")
     return path

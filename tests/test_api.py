@@ -52,7 +52,7 @@ def openai_client(app, key: str) -> openai.OpenAI:
 
 def test_the_openai_client_asks_with_a_key_streaming_and_not(app, viewer_key, fake_openai):
     ai = openai_client(app, viewer_key)
-    assert [m.id for m in ai.models.list()] == ["assistant"]
+    assert [m.id for m in ai.models.list()] == ["assistant", "assistant/general"]
 
     done = ai.chat.completions.create(
         model="assistant",
@@ -129,7 +129,7 @@ def test_keys_are_required_checked_and_revocable(app, viewer_key):
     assert note == f"Key {key_id} revoked."
     with pytest.raises(openai.AuthenticationError):
         openai_client(app, spare["value"]).models.list()
-    assert [m.id for m in ai.models.list()] == ["assistant"]
+    assert [m.id for m in ai.models.list()] == ["assistant", "assistant/general"]
     rows = call(staff, "staff_keys")[0]["data"]
     assert next(row[7] for row in rows if row[0] == key_id).startswith("revoked")
 

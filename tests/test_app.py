@@ -144,7 +144,7 @@ def test_staff_upload_then_the_chat_answers_from_it_then_delete(app, tmp_path):
     assert name.startswith("Heron_rules_2024-") and name.endswith(".docx")
 
     summary, report, documents, _choices, _problems, _status, _files = call(
-        staff, "staff_upload", [handle_file(str(docx))]
+        staff, "staff_upload", [handle_file(str(docx))], "general"
     )
     assert "1 added" in summary
     assert report["data"] == [[source, "added", report["data"][0][2], "Heron membership rules"]]
@@ -187,7 +187,7 @@ def test_upload_of_a_disallowed_type_is_refused(app, tmp_path):
     exe = tmp_path / "tool.exe"
     exe.write_bytes(b"MZ\x90\x00")
     with pytest.raises(AppError):
-        call(staff, "staff_upload", [handle_file(str(exe))])
+        call(staff, "staff_upload", [handle_file(str(exe))], "general")
     assert not list((app.data_dir / "uploads").glob("tool*"))
 
 
@@ -195,7 +195,7 @@ def _staff_calls(tmp_path):
     upload = write_text(tmp_path / "intruder.txt", "The intruder says the tariff is zero.")
     source = "innaxe-cluster-collaboration-results.txt"
     return {
-        "staff_upload": ([handle_file(str(upload))],),
+        "staff_upload": ([handle_file(str(upload))], "general"),
         "staff_reingest": (),
         "staff_documents": (),
         "staff_ask_delete": (source,),
@@ -206,6 +206,8 @@ def _staff_calls(tmp_path):
         "staff_create_key": (STAFF[0], "stolen"),
         "staff_revoke_key": (1,),
         "staff_keys": (),
+        "staff_set_collection_groups": ("general", "nobody"),
+        "staff_collections": (),
     }
 
 
@@ -315,7 +317,7 @@ def test_login_required_mode(locked_app):
 def test_gradio_login_staff_uploads_and_a_model_outage_reads_kindly(locked_app, tmp_path):
     staff = client(locked_app.url, auth=STAFF)  # one sign-in for the page and the staff actions
     doc = write_text(tmp_path / "otters.txt", "Otter survey: the river had 14 otters in 2023.")
-    summary, *_ = call(staff, "staff_upload", [handle_file(str(doc))])
+    summary, *_ = call(staff, "staff_upload", [handle_file(str(doc))], "general")
     assert "1 added" in summary
 
     messages = chat(staff, "How many otters did the river have in 2023?")
@@ -504,11 +506,11 @@ def test_a_browser_keeps_its_conversations_across_reloads_and_no_other_browser_s
     assert cookie.startswith("kb_browser=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "kb_browser" not in a.get("/").headers.get("set-cookie", "")  # given once
 
-    first = queue_output(queue_call(a, ids["chat"], [QUESTION, None], session_hash="a-tab-1"))
+    first = queue_output(queue_call(a, ids["chat"], [QUESTION, [], None], session_hash="a-tab-1"))
     [(title, cid)] = choices(first[4])
     assert title == QUESTION and first[5] == QUESTION
     follow = queue_output(
-        queue_call(a, ids["chat"], ["And when did the project end?", None], session_hash="a-tab-1")
+        queue_call(a, ids["chat"], ["And when did the project end?", [], None], session_hash="a-tab-1")
     )
     assert [c for _, c in choices(follow[4])] == [cid]  # the same conversation, not a new one
 
@@ -520,7 +522,7 @@ def test_a_browser_keeps_its_conversations_across_reloads_and_no_other_browser_s
     assert [message_text(m) for m in messages[:1]] == [QUESTION]
     assert "BIOCAT" in message_text(messages[1]) and sources_of(messages)
     assert any("June 2024" in message_text(m) for m in messages)
-    more = queue_output(queue_call(a, ids["chat"], ["Who coordinated it?", None], session_hash="a-tab-2"))
+    more = queue_output(queue_call(a, ids["chat"], ["Who coordinated it?", [], None], session_hash="a-tab-2"))
     assert [c for _, c in choices(more[4])] == [cid]
     assert more[0][: len(messages)] == messages  # the reopened chat grew by the new exchange
     assert queue_output(queue_call(a, ids["search"], ["coordinated", None], session_hash="a-tab-3"))[0][

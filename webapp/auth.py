@@ -63,6 +63,7 @@ class User:
     name: str
     role: Role
     password_hash: str = ""
+    groups: tuple[str, ...] = ()  # read rules of collections name groups (``kb.access``)
 
     @property
     def is_staff(self) -> bool:
@@ -73,7 +74,7 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def _user(name: str, role: str, password_hash: str, where: str) -> User:
+def _user(name: str, role: str, password_hash: str, where: str, groups: object = ()) -> User:
     if not _NAME.match(name):
         raise ConfigError(f"{where}: bad user name {name!r} (letters, digits, _ . @ - only)")
     if role not in ROLES:
@@ -82,7 +83,9 @@ def _user(name: str, role: str, password_hash: str, where: str) -> User:
         raise ConfigError(
             f"{where}: user {name!r} needs an argon2 hash (make one with `python -m webapp.auth hash`)"
         )
-    return User(name, role, password_hash)  # type: ignore[arg-type]
+    if not isinstance(groups, (list, tuple)) or not all(isinstance(g, str) and g.strip() for g in groups):
+        raise ConfigError(f"{where}: user {name!r}: groups is a list of group names")
+    return User(name, role, password_hash, tuple(sorted({g.strip() for g in groups})))  # type: ignore[arg-type]
 
 
 def parse_inline_users(text: str) -> list[User]:
@@ -113,13 +116,19 @@ def load_users_file(path: Path) -> list[User]:
         raise ConfigError(f"{where}: not valid JSON: {exc}") from None
     rows = data.get("users") if isinstance(data, dict) else data
     if not isinstance(rows, list):
-        raise ConfigError(f'{where}: expected {{"users": [{{"name", "role", "hash"}}, ...]}}')
+        raise ConfigError(f'{where}: expected {{"users": [{{"name", "role", "hash", "groups"}}, ...]}}')
     users = []
     for row in rows:
         if not isinstance(row, dict):
             raise ConfigError(f"{where}: each user is an object with name, role and hash")
         users.append(
-            _user(str(row.get("name", "")), str(row.get("role", "")), str(row.get("hash", "")), where)
+            _user(
+                str(row.get("name", "")),
+                str(row.get("role", "")),
+                str(row.get("hash", "")),
+                where,
+                row.get("groups", []),
+            )
         )
     return users
 

@@ -70,7 +70,7 @@ def source_html(citation: Citation, removed: bool = False) -> str:
     """One cited passage; ``removed``: its document has left the index since (a saved answer)."""
     p = citation.passage
     link = (
-        '<em class="kb-removed">document since removed</em>'
+        '<em class="kb-removed">document no longer available</em>'
         if removed
         else f'<a href="{html.escape(file_url(p))}" target="_blank" rel="noopener">open document</a>'
     )
@@ -133,6 +133,9 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     history: list[ChatTurn] = Field(default_factory=list, max_length=MAX_TURNS)
     stream: bool = False  # Server-Sent Events: text deltas, then the Answer
+    # ask within these only (never wider than what the caller may read)
+    collections: list[str] = Field(default_factory=list, max_length=50)
+    sources: list[str] = Field(default_factory=list, max_length=200)
 
 
 @dataclass
@@ -160,6 +163,9 @@ class Conversation:
     def finish(self, question: str, answer: Answer, user: str, removed: Collection[str] = ()) -> None:
         """After the answer's message (the last one) is shown: its sources, turns and record."""
         at = len(self.messages) - 1
+        if answer.narrowed_to and isinstance(self.messages[at], dict):
+            names = ", ".join(answer.narrowed_to)
+            self.messages[at]["content"] += f"\n\n*Searched only in: {display_text(names)}*"
         self.turns += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
         record = FeedbackItem(
             question=question, answer=answer.text, vote="", user=user, sources=cited_sources(answer)

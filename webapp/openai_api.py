@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.models import Answer
+from kb.access import Scope
 from webapp.apikeys import bearer_token
 from webapp.chat import MAX_QUESTION_CHARS, MAX_TURN_CHARS, MAX_TURNS, file_url
 from webapp.gate import Busy
@@ -121,12 +122,12 @@ async def hold_slot(services: Services, threads: anyio.CapacityLimiter) -> Abstr
 
 
 def stream_in_slot(
-    services: Services, slot: AbstractContextManager, question: str, history: list[dict]
+    services: Services, slot: AbstractContextManager, question: str, history: list[dict], scope: Scope
 ) -> Iterator[str | Answer]:
     """The assistant's deltas and final ``Answer``; the slot is released when the stream ends,
     fails or is abandoned by the client."""
     try:
-        yield from services.assistant.stream(question, history)
+        yield from services.assistant.stream(question, history, scope)
     finally:
         slot.__exit__(None, None, None)
 
@@ -159,11 +160,17 @@ def router(
             )
         return None
 
+    def model_ids(request: Request) -> list[str]:
+        """``assistant`` (everything the caller may read), and ``assistant/<collection>`` for
+        each collection they may read."""
+        collections, _ = services.readable(user_of(request))
+        return [MODEL_ID, *(f"{MODEL_ID}/{c}" for c in collections)]
+
     @api.get("/models")
     def models(request: Request) -> JSONResponse:
         if (refusal := refused(request)) is not None:
             return refusal
-        data = [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": OWNER}]
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": OWNER} for m in model_ids(request)]
         return JSONResponse({"object": "list", "data": data})
 
     @api.post("/chat/completions")
@@ -174,7 +181,7 @@ def router(
             body = ChatCompletionRequest.model_validate(await request.json())
         except (ValidationError, ValueError) as exc:
             return openai_error(400, f"Invalid request: {str(exc)[:500]}", "invalid_request")
-        if body.model != MODEL_ID:
+        if body.model not in await anyio.to_thread.run_sync(model_ids, request):
             return openai_error(
                 404, f"The model {body.model!r} does not exist; see GET /v1/models.", "model_not_found"
             )
@@ -193,7 +200,10 @@ def router(
                 headers={"Retry-After": str(exc.retry_after_s)},
             )
         cid, created, base = f"chatcmpl-{secrets.token_hex(12)}", int(time.time()), str(request.base_url)
-        items = stream_in_slot(services, slot, question, history)
+        scope = services.scope_of(user_of(request))
+        if body.model != MODEL_ID:
+            scope = scope.narrowed(collections=[body.model.removeprefix(MODEL_ID + "/")])
+        items = stream_in_slot(services, slot, question, history, scope)
 
         def extra(answer: Answer) -> dict[str, Any]:
             return {"citations": citations_json(answer, base), "declined": answer.declined}
@@ -206,23 +216,25 @@ def router(
                     "id": cid,
                     "object": "chat.completion",
                     "created": created,
-                    "model": MODEL_ID,
+                    "model": body.model,
                     "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
                     "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
                     **extra(answer),
                 }
             )
 
+        model = body.model
+
         def chunk(delta: dict, finish: str | None = None, **more: Any) -> str:
-            body = {
+            event = {
                 "id": cid,
                 "object": "chat.completion.chunk",
                 "created": created,
-                "model": MODEL_ID,
+                "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
                 **more,
             }
-            return f"data: {json.dumps(body)}\n\n"
+            return f"data: {json.dumps(event)}\n\n"
 
         def events() -> Iterator[str]:
             yield chunk({"role": "assistant", "content": ""})

@@ -142,13 +142,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.post("/api/ask")
     async def api_ask(request: Request, body: AskRequest) -> Response:
-        check_login(request)
+        scope = services.scope_of(check_login(request)).narrowed(body.collections, body.sources)
         started = time.perf_counter()
         try:
             slot = await hold_slot(services, ask_threads)
         except Busy as exc:
             return _busy(exc)
-        items = stream_in_slot(services, slot, body.question, [t.model_dump() for t in body.history])
+        items = stream_in_slot(services, slot, body.question, [t.model_dump() for t in body.history], scope)
         if body.stream:
             return StreamingResponse(
                 sse_answer(
@@ -173,8 +173,9 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @app.get("/files/{source:path}")
     def files(source: str, request: Request) -> Response:
-        check_login(request)
-        indexed = services.kb.get_document(source) is not None
+        caller = check_login(request)
+        # a document the caller may not read is as absent as one that does not exist
+        indexed = services.scope_of(caller).allows(source) and services.kb.get_document(source) is not None
         # An upload's bytes live in the record store (any app process may have received it).
         original = services.kb.original(source) if indexed else None
         path = source_path(settings, source) if indexed and original is None else None

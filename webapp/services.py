@@ -22,8 +22,9 @@ from starlette.requests import HTTPConnection
 from assistant.core import Assistant
 from ingest.pipeline import ingest
 from ingest.report import IngestReport
+from kb.access import CollectionRules, Scope, collection_of
 from kb.settings import Settings
-from kb.store import KnowledgeBase
+from kb.store import DocumentRecord, KnowledgeBase
 from webapp.apikeys import ApiKeyStore, bearer_token
 from webapp.auth import User, UserStore
 from webapp.conversations import ConversationStore
@@ -90,6 +91,7 @@ class Services:
     feedback: FeedbackStore
     conversations: ConversationStore
     api_keys: ApiKeyStore
+    rules: CollectionRules
     gate: AnswerGate
     startup: IngestProgress = field(default_factory=IngestProgress)
 
@@ -110,6 +112,7 @@ class Services:
             feedback=feedback,
             conversations=ConversationStore(kb.engine),
             api_keys=ApiKeyStore(kb.engine),
+            rules=CollectionRules(kb.engine),
             gate=AnswerGate.from_settings(settings),
         )
         if not settings.corpus_dir.is_dir():
@@ -148,6 +151,21 @@ class Services:
             return self.users.get(self.api_keys.user(token))
         credentials = basic_credentials(authorization)
         return self.users.verify(*credentials) if credentials else None
+
+    # --- what they may read -------------------------------------------------------------------
+    def scope_of(self, user: User | None) -> Scope:
+        """What ``user`` (None: anonymous) may read: staff everything, others the collections
+        whose rules name ``everyone`` or one of their groups. Read per question, so a rule
+        change holds from the next one."""
+        if user is not None and user.is_staff:
+            return Scope()
+        return self.rules.scope_for(user.groups if user else ())
+
+    def readable(self, user: User | None) -> tuple[list[str], list[DocumentRecord]]:
+        """The collections and documents ``user`` may read (for pickers and ``/v1/models``)."""
+        scope = self.scope_of(user)
+        documents = [d for d in self.kb.list_documents() if scope.allows(d.source)]
+        return sorted({collection_of(d.source) for d in documents}), documents
 
     # --- what the page and /healthz show ------------------------------------------------------
     def stats(self) -> KBStats:

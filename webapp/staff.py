@@ -21,6 +21,7 @@ from pathlib import Path
 from ingest.loaders import SUPPORTED_SUFFIXES, human_size
 from ingest.pipeline import delete_document, ingest
 from ingest.report import FileOutcome, IngestReport
+from kb.access import GENERAL, valid_collection
 from kb.settings import Settings
 from kb.store import DocumentRecord
 from webapp.services import Services
@@ -58,10 +59,15 @@ def upload_limit_bytes(settings: Settings) -> int:
     return int(settings.max_upload_mb * 1_000_000)
 
 
-def save_uploads(paths: Iterable[str | Path], settings: Settings) -> tuple[list[Path], list[FileOutcome]]:
-    """Copy allowed files into the uploads dir; the others come back as skipped outcomes."""
+def save_uploads(
+    paths: Iterable[str | Path], settings: Settings, collection: str = GENERAL
+) -> tuple[list[Path], list[FileOutcome]]:
+    """Copy allowed files into the uploads dir (its folder for ``collection``); the others come
+    back as skipped outcomes."""
+    if collection != GENERAL and not valid_collection(collection):
+        raise ValueError(f"not a collection name: {collection!r}")
     limit = upload_limit_bytes(settings)
-    uploads = settings.uploads_dir
+    uploads = settings.uploads_dir if collection == GENERAL else settings.uploads_dir / collection
     uploads.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     refused: list[FileOutcome] = []
@@ -101,10 +107,13 @@ def save_uploads(paths: Iterable[str | Path], settings: Settings) -> tuple[list[
 
 
 def upload_and_ingest(
-    paths: Iterable[str | Path], services: Services, progress: Progress | None = None
+    paths: Iterable[str | Path],
+    services: Services,
+    progress: Progress | None = None,
+    collection: str = GENERAL,
 ) -> IngestReport:
     started = time.perf_counter()
-    saved, refused = save_uploads(paths, services.settings)
+    saved, refused = save_uploads(paths, services.settings, collection)
     report = ingest(saved, services.settings, kb=services.kb, progress=progress) if saved else IngestReport()
     report.files = refused + report.files
     report.wall_s = time.perf_counter() - started

@@ -11,6 +11,7 @@ import gradio as gr
 
 from webapp.pages import PRIVATE, caller
 from webapp.pages.chat import ChatPage
+from webapp.pages.collections import CollectionsPage
 from webapp.pages.documents import DocumentsPage
 from webapp.pages.evaluation import EvaluationPage
 from webapp.pages.keys import KeysPage
@@ -48,13 +49,15 @@ STAFF_ENDPOINTS = (
     "staff_create_key",
     "staff_revoke_key",
     "staff_keys",
+    "staff_set_collection_groups",
+    "staff_collections",
 )
 STATUS_REFRESH_S = 3.0
 
 
 def build_ui(services: Services) -> gr.Blocks:
     chat, documents, evaluation = ChatPage(services), DocumentsPage(services), EvaluationPage(services)
-    keys = KeysPage(services)
+    keys, collections = KeysPage(services), CollectionsPage(services)
 
     def on_load(request: gr.Request):
         user = caller(services, request)
@@ -65,9 +68,10 @@ def build_ui(services: Services) -> gr.Blocks:
             services.status_line(),
             tab,
             gr.Timer(active=services.startup.state == "running"),
-            chat.on_load(request),
+            *chat.on_load(request),
             *documents.on_load(user),
             *evaluation.on_load(user),
+            *collections.on_load(user),
             *keys.on_load(user),
         )
 
@@ -88,12 +92,23 @@ def build_ui(services: Services) -> gr.Blocks:
                 documents_outputs = documents.build(status)
             with gr.Tab("Evaluation", id="evaluation"):
                 evaluation_outputs = evaluation.build()
+            with gr.Tab("Collections", id="collections"):
+                collections_outputs = collections.build()
             with gr.Tab("API keys", id="keys"):
                 keys_outputs = keys.build()
         demo.load(
             on_load,
             None,
-            [status, tabs, timer, *chat_outputs, *documents_outputs, *evaluation_outputs, *keys_outputs],
+            [
+                status,
+                tabs,
+                timer,
+                *chat_outputs,
+                *documents_outputs,
+                *evaluation_outputs,
+                *collections_outputs,
+                *keys_outputs,
+            ],
             api_visibility=PRIVATE,
         )
         timer.tick(refresh_status, None, [status, timer], api_visibility=PRIVATE, queue=False)

@@ -14,12 +14,15 @@ import logging
 import gradio as gr
 
 from assistant.models import Answer
+from kb.access import Scope
 from webapp.chat import MAX_QUESTION_CHARS, UNEXPECTED_ERROR, Conversation, display_text
 from webapp.conversations import TITLE_CHARS, title_from
 from webapp.feedback import FeedbackItem
 from webapp.gate import Busy
 from webapp.pages import PRIVATE, caller, owner
 from webapp.services import Services
+
+PICK_COLLECTION, PICK_DOCUMENT = "c:", "d:"
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,24 @@ class ChatPage:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def respond(self, message: str | None, convo: Conversation | None, request: gr.Request):
+    def scope(self, picks: list[str] | None, request: gr.Request) -> Scope:
+        """What this question may read: the caller's rights, narrowed to what they picked (a
+        picked name they may not read narrows to nothing, it never widens)."""
+        picks = [p for p in picks or [] if isinstance(p, str)]
+        collections = [p[2:] for p in picks if p.startswith(PICK_COLLECTION)]
+        sources = [p[2:] for p in picks if p.startswith(PICK_DOCUMENT)]
+        return self.services.scope_of(caller(self.services, request)).narrowed(collections, sources)
+
+    def picker(self, request: gr.Request) -> gr.Dropdown:
+        """The collections and documents the caller may read, as picker choices."""
+        collections, documents = self.services.readable(caller(self.services, request))
+        choices = [(f"Collection: {c}", PICK_COLLECTION + c) for c in collections]
+        choices += [(f"Document: {d.title or d.source}", PICK_DOCUMENT + d.source) for d in documents]
+        return gr.Dropdown(choices=choices)
+
+    def respond(
+        self, message: str | None, picks: list[str] | None, convo: Conversation | None, request: gr.Request
+    ):
         """Stream the answer into the chat, then add the collapsible sources block and save the
         exchange in the asker's conversation list."""
         convo = convo or Conversation()
@@ -47,9 +67,10 @@ class ChatPage:
         at = len(convo.messages) - 1
         yield convo.messages, "", convo, gr.skip(), gr.skip(), gr.skip()
 
+        scope = self.scope(picks, request)
         try:
             with self.services.gate.slot():
-                answer = yield from self._stream(question, history, convo, at)
+                answer = yield from self._stream(question, history, scope, convo, at)
         except Busy as exc:
             convo.messages[at] = {"role": "assistant", "content": str(exc)}
             yield convo.messages, question, convo, gr.skip(), gr.skip(), gr.skip()  # the question stays
@@ -78,8 +99,8 @@ class ChatPage:
         found = self.services.conversations.list(who, search) if who else []
         return gr.Radio(choices=[(c.title, c.id) for c in found], value=selected)
 
-    def on_load(self, request: gr.Request) -> gr.Radio:
-        return self._listing(owner(self.services, request))
+    def on_load(self, request: gr.Request) -> tuple[gr.Radio, gr.Dropdown]:
+        return self._listing(owner(self.services, request)), self.picker(request)
 
     def open(self, cid: str | None, request: gr.Request):
         """Continue a saved conversation: only the asker's own (the id from the page is a handle)."""
@@ -91,7 +112,8 @@ class ChatPage:
         user = caller(self.services, request)
         cited = {c.passage.source for e in saved.exchanges for c in e.answer.citations}
         cited |= {p.source for e in saved.exchanges for p in e.answer.passages}
-        removed = {s for s in cited if self.services.kb.get_document(s) is None}
+        scope = self.services.scope_of(user)  # what the reader may no longer read is gone for them
+        removed = {s for s in cited if not scope.allows(s) or self.services.kb.get_document(s) is None}
         convo = Conversation.restore(saved, user.name if user else "anonymous", removed)
         return convo.messages, convo, gr.skip(), convo.title
 
@@ -116,11 +138,11 @@ class ChatPage:
     def new_chat(self, request: gr.Request):
         return [], "", Conversation(), self._listing(owner(self.services, request)), ""
 
-    def _stream(self, question: str, history: list[dict], convo: Conversation, at: int):
+    def _stream(self, question: str, history: list[dict], scope: Scope, convo: Conversation, at: int):
         """Yield the chat as the answer grows; return the final ``Answer`` (None on failure)."""
         text = ""
         try:
-            for item in self.services.assistant.stream(question, history):
+            for item in self.services.assistant.stream(question, history, scope):
                 if isinstance(item, Answer):
                     convo.messages[at] = {"role": "assistant", "content": display_text(item.text or text)}
                     return item
@@ -193,10 +215,19 @@ class ChatPage:
                         max_length=MAX_QUESTION_CHARS,
                     )
                     ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                picks = gr.Dropdown(
+                    choices=[],
+                    value=[],
+                    multiselect=True,
+                    allow_custom_value=True,  # (API callers name them; a name only ever narrows)
+                    label="Ask only within (optional)",
+                    info="Collections or documents; none chosen: everything you may read.",
+                    elem_id="scope-picker",
+                )
 
         chat_io = dict(
             fn=self.respond,
-            inputs=[question, convo],
+            inputs=[question, picks, convo],
             outputs=[chatbot, question, convo, status, listing, title],
             concurrency_limit=s.concurrency_limit,
             concurrency_id="chat",
@@ -221,4 +252,4 @@ class ChatPage:
         rename.click(self.rename, [title, convo], [listing, convo], api_visibility=PRIVATE)
         title.submit(self.rename, [title, convo], [listing, convo], api_visibility=PRIVATE)
         delete.click(self.delete, [convo], [chatbot, question, convo, listing, title], api_visibility=PRIVATE)
-        return [listing]
+        return [listing, picks]

@@ -24,6 +24,7 @@ from gradio.utils import get_upload_folder
 
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.report import IngestReport
+from kb.access import GENERAL, valid_collection
 from kb.store import IngestBusy
 from webapp import staff
 from webapp.auth import MAX_NAME_CHARS, User
@@ -114,10 +115,19 @@ class DocumentsPage:
             self.services.status_line(),
         )
 
-    def upload(self, files: list[Any] | None, request: gr.Request, progress: gr.Progress = gr.Progress()):
+    def upload(
+        self,
+        files: list[Any] | None,
+        collection: str | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
+    ):
         user = require_staff(self.services, request)
         if not files:
             raise gr.Error("Choose one or more files to upload first.")
+        collection = (collection or "").strip() or GENERAL
+        if not valid_collection(collection):
+            raise gr.Error("A collection name is letters, digits, spaces, '.', '_' or '-' (64 at most).")
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files]
         outside = [p for p in paths if not in_upload_folder(p)]
         if outside:
@@ -126,7 +136,9 @@ class DocumentsPage:
         log.info("%s uploads %d file(s)", user.name, len(paths))
         progress(0, desc="Saving files")
         try:
-            report = staff.upload_and_ingest(paths, self.services, progress=progress_reporter(progress))
+            report = staff.upload_and_ingest(
+                paths, self.services, progress=progress_reporter(progress), collection=collection
+            )
         except IngestBusy as exc:
             raise gr.Error(str(exc)) from None
         return (*self._after_ingest(report), None)
@@ -202,6 +214,13 @@ class DocumentsPage:
                 label="Files",
                 elem_id="upload-files",
             )
+            collection = gr.Dropdown(
+                choices=[GENERAL],
+                value=GENERAL,
+                allow_custom_value=True,
+                label="Collection (who may read it is set on the Collections tab)",
+                elem_id="upload-collection",
+            )
             with gr.Row():
                 upload_btn = gr.Button("Upload and ingest", variant="primary", elem_id="upload")
                 reingest_btn = gr.Button("Re-ingest corpus", elem_id="reingest")
@@ -263,7 +282,7 @@ class DocumentsPage:
         ingest_outputs = [report_md, report_table, docs_table, delete_choice, problems_table, status]
         upload_btn.click(
             self.upload,
-            [files],
+            [files, collection],
             [*ingest_outputs, files],
             api_name="staff_upload",
             api_visibility=PRIVATE,
