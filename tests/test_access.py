@@ -193,3 +193,42 @@ def test_a_document_only_the_board_may_read_never_reaches_anyone_else(app):
     assert "900" in everything(chat(client(app.url, auth=VIEWER), question))
     assert httpx.get(f"{app.url}/files/board/minutes.txt", timeout=10).status_code == 200
     assert app.health()["chunks"] == chunks
+
+
+def test_an_index_from_before_collections_gets_them_once_at_start(make_settings):
+    import sqlalchemy as sa
+
+    from kb.store import COLLECTIONS_UPGRADE, KnowledgeBase, upgrades_table
+
+    settings = make_settings()
+    write_text(settings.corpus_dir / "board" / "minutes.txt", MINUTES)
+    write_text(settings.corpus_dir / "news.txt", NEWS)
+    ingest(None, settings)
+    kb = KnowledgeBase(settings)
+    ids = kb.collection.get(limit=10, include=[])["ids"]
+    # as an older version wrote them: no collection in the metadata, no upgrade recorded
+    kb.collection.update(ids=ids, metadatas=[{"collection": None}] * len(ids))
+    assert all("collection" not in m for m in kb.collection.get(ids=ids, include=["metadatas"])["metadatas"])
+    with kb.engine.begin() as conn:
+        conn.execute(upgrades_table.delete().where(upgrades_table.c.name == COLLECTIONS_UPGRADE))
+    outsider = Scope(denied=frozenset({"board"}))
+    # even so, a denied chunk is dropped (the retriever checks every passage's source again)
+    before = Assistant(settings, kb).retriever.retrieve("confidential Kestrel bonus board", scope=outsider)
+    assert "board/minutes.txt" not in {p.source for p in before}
+
+    def dense_sources(store: KnowledgeBase) -> set[str]:
+        found = store.collection.query(
+            query_embeddings=[store.embeddings.embed_query(MINUTES)],
+            n_results=5,
+            where=outsider.chroma_where(),
+        )
+        return {m["source"] for m in found["metadatas"][0]}
+
+    assert "board/minutes.txt" in dense_sources(kb)  # Chroma alone would not have filtered it
+
+    reopened = KnowledgeBase(settings)
+    got = reopened.collection.get(ids=ids, include=["metadatas"])["metadatas"]
+    assert sorted(m["collection"] for m in got) == ["board", GENERAL]
+    with reopened.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(upgrades_table)).scalar() >= 2
+    assert dense_sources(reopened) == {"news.txt"}  # now Chroma's own filter does
