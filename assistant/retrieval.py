@@ -9,6 +9,7 @@ what is left.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -21,6 +22,7 @@ from kb.store import KnowledgeBase
 from kb.terms import terms
 
 _KEYWORD_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="keyword-search")
+_WORDS = re.compile(r"\w+")
 RRF_K = 60  # the constant from Cormack et al. (2009); robust across collections
 DUPLICATE_JACCARD = 0.9
 
@@ -98,7 +100,9 @@ class HybridRetriever:
             if text in seen:
                 continue  # the same text under another name
             seen.add(text)
-            bag = frozenset(terms(text))
+            bag = frozenset(
+                _WORDS.findall(text.lower())
+            )  # (a near copy shares its words; no stemming needed)
             if any(_jaccard(bag, other) >= DUPLICATE_JACCARD for other in kept_terms):
                 continue  # a near copy
             kept_terms.append(bag)
