@@ -452,3 +452,13 @@ def fake_openai(fake_openai_server: FakeOpenAI) -> FakeOpenAI:
     """The running fake server, reset: default model, no misbehaviour, no recorded requests."""
     fake_openai_server.reset()
     return fake_openai_server
+
+
+def model_env(server: FakeOpenAI) -> dict[str, str]:
+    """The app's settings to answer with this server's model (openai mode, "fake-model")."""
+    return {
+        "ASSISTANT_ANSWER_MODE": "openai",
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": "test-key",
+        "ASSISTANT_CHAT_MODEL": "fake-model",
+    }

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from _helpers_app import REPO, STAFF, VIEWER, app_env, call, client, running_app
 
-from tests.fake_openai import conversation_in, followup_in
+from tests.fake_openai import conversation_in, followup_in, model_env
 
 QUESTION = "Which partners make up the INNAXE consortium?"
 SOURCE = "innaxe-cluster-collaboration-results.txt"
@@ -26,13 +26,7 @@ pytest_plugins = ["tests.fake_openai"]
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, fake_openai_server):
     """The shipped corpus, answers streamed by the fake model server, sign-in required for everything."""
-    env = {
-        "ASSISTANT_REQUIRE_LOGIN": "true",
-        "ASSISTANT_ANSWER_MODE": "openai",
-        "OPENAI_BASE_URL": fake_openai_server.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "ASSISTANT_CHAT_MODEL": "fake-model",
-    }
+    env = {**model_env(fake_openai_server), "ASSISTANT_REQUIRE_LOGIN": "true"}
     with running_app(tmp_path_factory.mktemp("api-app"), extra_env=env) as running:
         yield running
 

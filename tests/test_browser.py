@@ -16,6 +16,7 @@ from _helpers_app import STAFF, running_app
 from _helpers_files import write_docx
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.fake_openai import model_env
 from webapp.feedback import FeedbackStore
 from webapp.staff import safe_filename
 
@@ -37,12 +38,7 @@ expect.set_options(timeout=WAIT_MS)
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, fake_openai_server):
-    env = {
-        "ASSISTANT_ANSWER_MODE": "openai",
-        "OPENAI_BASE_URL": fake_openai_server.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "ASSISTANT_CHAT_MODEL": "fake-model",
-    }
+    env = model_env(fake_openai_server)
     with running_app(tmp_path_factory.mktemp("browser-app"), extra_env=env) as running:
         yield running
 

@@ -5,7 +5,7 @@ store keeps only its SHA-256 (a copy of the database lets nobody in), a short pr
 apart, its label, owner and times. A request carrying ``Authorization: Bearer <key>`` acts as the
 key's user with that user's role (and, when collections exist, permissions); a revoked key, or
 one whose user has left the users file, opens nothing. Keys live in the shared record store, so
-every replica accepts them and a revocation reaches all of them within ``CACHE_S`` seconds.
+every replica accepts them and a revocation reaches all of them within ``webapp.sessions.CACHE_S`` (5) seconds.
 
 Staff create and revoke keys on the staff page (``webapp.pages.keys``), or from a terminal::
 
@@ -17,7 +17,6 @@ Staff create and revoke keys on the staff page (``webapp.pages.keys``), or from 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import secrets
 import sys
 import time
@@ -25,8 +24,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from webapp.sessions import RecentAnswers, digest
+
 PREFIX = "kb-"
-CACHE_S = 5.0
 MAX_LABEL_CHARS = 80
 
 _meta = sa.MetaData()
@@ -43,10 +43,6 @@ keys_table = sa.Table(
     sa.Column("last_used_at", sa.Float),
     sa.Column("revoked_at", sa.Float),
 )
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def bearer_token(authorization: str) -> str | None:
@@ -75,7 +71,7 @@ class ApiKey:
 class ApiKeyStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self._cache: dict[str, tuple[float, str | None]] = {}  # digest -> (until, user)
+        self._recent = RecentAnswers()
         _meta.create_all(engine)
 
     def create(self, user: str, label: str = "", created_by: str = "") -> tuple[ApiKey, str]:
@@ -84,7 +80,7 @@ class ApiKeyStore:
         now = time.time()
         label = " ".join(label.split())[:MAX_LABEL_CHARS]
         values = dict(
-            key_sha256=_digest(secret),
+            key_sha256=digest(secret),
             shown=secret[:8] + "…",
             user_name=user,
             label=label,
@@ -120,18 +116,18 @@ class ApiKeyStore:
             done = conn.execute(
                 t.update().where(t.c.id == key_id, t.c.revoked_at.is_(None)).values(revoked_at=time.time())
             ).rowcount
-        self._cache.clear()
+        self._recent.forget()
         return bool(done)
 
     def user(self, secret: str | None) -> str | None:
         """The user an active key belongs to (None: no such key, or revoked). Answers are kept
-        ``CACHE_S`` seconds, as every request of a client asks."""
+        ``webapp.sessions.CACHE_S`` seconds, as every request of a client asks."""
         if not secret or not secret.startswith(PREFIX) or len(secret) > 128:
             return None
-        key, now = _digest(secret), time.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        key = digest(secret)
+        known, user = self._recent.get(key)
+        if known:
+            return user
         t = keys_table
         with self.engine.begin() as conn:
             row = conn.execute(
@@ -139,10 +135,7 @@ class ApiKeyStore:
             ).first()
             if row is not None:
                 conn.execute(t.update().where(t.c.id == row[0]).values(last_used_at=time.time()))
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key] = (now + CACHE_S, row[1] if row else None)
-        return row[1] if row else None
+        return self._recent.put(key, row[1] if row else None)
 
 
 def main(argv: list[str] | None = None) -> int:

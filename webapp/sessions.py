@@ -36,8 +36,33 @@ sessions_table = sa.Table(
 )
 
 
-def _digest(token: str) -> str:
+def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+class RecentAnswers:
+    """Who a credential's digest belonged to, for ``CACHE_S`` seconds: every request of a page or
+    client asks, and the database need not answer each one. Bounded: cleared past 10,000."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, tuple[float, str | None]] = {}  # digest -> (until, user)
+
+    def get(self, key: str) -> tuple[bool, str | None]:
+        hit = self._found.get(key)
+        return (True, hit[1]) if hit is not None and hit[0] > time.monotonic() else (False, None)
+
+    def put(self, key: str, user: str | None) -> str | None:
+        if len(self._found) > 10_000:
+            self._found.clear()
+        self._found[key] = (time.monotonic() + CACHE_S, user)
+        return user
+
+    def forget(self, key: str | None = None) -> None:
+        """One digest, or (None) all of them."""
+        if key is None:
+            self._found.clear()
+        else:
+            self._found.pop(key, None)
 
 
 class SessionStore:
@@ -45,7 +70,7 @@ class SessionStore:
         self.engine = engine
         self.max_age_s = int(settings.session_hours * 3600)
         self.https_only = bool(settings.public_url and settings.public_url.startswith("https://"))
-        self._cache: dict[str, tuple[float, str | None]] = {}  # token digest -> (until, user)
+        self._recent = RecentAnswers()
         _meta.create_all(engine)
 
     def create(self, user: str) -> str:
@@ -57,7 +82,7 @@ class SessionStore:
             conn.execute(t.delete().where(t.c.expires_at < now))  # housekeeping, cheap with the index
             conn.execute(
                 t.insert().values(
-                    token_sha256=_digest(token), user=user, created_at=now, expires_at=now + self.max_age_s
+                    token_sha256=digest(token), user=user, created_at=now, expires_at=now + self.max_age_s
                 )
             )
         return token
@@ -69,24 +94,21 @@ class SessionStore:
         ``CACHE_S`` seconds: a sign-out on another replica takes that long to reach this one."""
         if not token or len(token) > 128:
             return None
-        key, now = _digest(token), time.monotonic()
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        key = digest(token)
+        known, user = self._recent.get(key)
+        if known:
+            return user
         t = sessions_table
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(t.c.user).where(t.c.token_sha256 == key, t.c.expires_at > time.time())
             ).first()
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key] = (now + CACHE_S, row[0] if row else None)
-        return row[0] if row else None
+        return self._recent.put(key, row[0] if row else None)
 
     def end(self, token: str | None) -> None:
         if token:
-            key = _digest(token)
-            self._cache.pop(key, None)
+            key = digest(token)
+            self._recent.forget(key)
             with self.engine.begin() as conn:
                 conn.execute(sessions_table.delete().where(sessions_table.c.token_sha256 == key))
 
@@ -130,4 +152,4 @@ def browser_id(conn: HTTPConnection) -> str | None:
 def browser_owner(token: str) -> str:
     """The owner key a browser's saved data is filed under: a hash, so a copy of the database
     cannot be replayed as a cookie."""
-    return "browser:" + _digest(token)
+    return "browser:" + digest(token)
