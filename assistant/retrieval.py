@@ -100,9 +100,8 @@ class HybridRetriever:
             if text in seen:
                 continue  # the same text under another name
             seen.add(text)
-            bag = frozenset(
-                _WORDS.findall(text.lower())
-            )  # (a near copy shares its words; no stemming needed)
+            # a near copy shares its words: no stemming needed
+            bag = frozenset(_WORDS.findall(text.lower()))
             if any(_jaccard(bag, other) >= DUPLICATE_JACCARD for other in kept_terms):
                 continue  # a near copy
             kept_terms.append(bag)

@@ -237,6 +237,12 @@ def keyword_rows(
     ]
 
 
+def with_collection(metadata: dict | None) -> dict:
+    """A chunk's metadata with its collection (from its source), as Chroma stores it."""
+    metadata = metadata or {}
+    return {**metadata, "collection": collection_of(metadata.get("source", ""))}
+
+
 class _ChromaWithKeywords(Chroma):
     """Chroma whose writes also reach the keyword index, with the same ids.
 
@@ -253,10 +259,7 @@ class _ChromaWithKeywords(Chroma):
         texts = list(texts)
         # Each chunk's collection, for question-time filters; written here, not in the documents'
         # metadata, so the record manager's hashes (and what counts as "changed") stay as they were.
-        metadatas = [
-            {**(m or {}), "collection": collection_of((m or {}).get("source", ""))}
-            for m in metadatas or [{}] * len(texts)
-        ]
+        metadatas = [with_collection(m) for m in metadatas or [{}] * len(texts)]
         ids = super().add_texts(texts, metadatas, ids=ids, **kwargs)
         self.keywords.add(keyword_rows(ids, texts, metadatas))
         return ids
@@ -475,10 +478,7 @@ class KnowledgeBase:
                 if missing:
                     self.collection.update(
                         ids=[cid for cid, _ in missing],
-                        metadatas=[
-                            {**(m or {}), "collection": collection_of((m or {}).get("source", ""))}
-                            for _, m in missing
-                        ],
+                        metadatas=[with_collection(m) for _, m in missing],
                     )
             self._mark_upgraded(COLLECTIONS_UPGRADE)
 

@@ -181,7 +181,8 @@ def router(
             body = ChatCompletionRequest.model_validate(await request.json())
         except (ValidationError, ValueError) as exc:
             return openai_error(400, f"Invalid request: {str(exc)[:500]}", "invalid_request")
-        if body.model not in await anyio.to_thread.run_sync(model_ids, request):
+        # (only a collection's model name needs the list of what the caller may read)
+        if body.model != MODEL_ID and body.model not in await anyio.to_thread.run_sync(model_ids, request):
             return openai_error(
                 404, f"The model {body.model!r} does not exist; see GET /v1/models.", "model_not_found"
             )
