@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from assistant.citations import MarkerFilter, build_citations
 from assistant.errors import AnswerError
 from assistant.history import clean_history
-from assistant.models import Answer, Passage, Timings
+from assistant.models import Answer, Confidence, Passage, Timings
 from assistant.prompts import DECLINE_TEXT
 from assistant.retrieval import HybridRetriever
 from kb.access import Scope
@@ -35,7 +35,9 @@ class Answerer(Protocol):
 
     def condense(self, question: str, history: list[dict]) -> str: ...
 
-    def stream(self, question: str, passages: list[Passage]) -> Iterator[str]: ...
+    def stream(self, question: str, passages: list[Passage]) -> Iterator[str | Confidence]:
+        """The answer's text in pieces with [n] markers; it may also yield its ``Confidence``."""
+        ...
 
 
 def make_answerer(settings: Settings, kb: KnowledgeBase) -> Answerer:
@@ -105,22 +107,26 @@ class Assistant:
         except AnswerError as exc:
             log.warning("condensing failed: %s", exc.kind)
             yield exc.user_message
-            yield finish(exc.user_message, declined=True, error=exc.kind)
+            yield finish(exc.user_message, declined=True, decline_reason="error", error=exc.kind)
             return
         base["standalone_question"] = standalone
 
         passages = self.retriever.retrieve(standalone, scope=scope)
         timings.retrieval_s = time.perf_counter() - started
         if not passages:
-            text = NOTHING_RELEVANT if self.kb.count_chunks() else EMPTY_INDEX
+            empty = not self.kb.count_chunks()
+            text = EMPTY_INDEX if empty else NOTHING_RELEVANT
             yield text
-            yield finish(text, declined=True)
+            yield finish(text, declined=True, decline_reason="empty_index" if empty else "nothing_relevant")
             return
 
         filt = MarkerFilter({p.n for p in passages})
         parts: list[str] = []
         try:
             for delta in self.answerer.stream(standalone, passages):
+                if isinstance(delta, Confidence):
+                    base["confidence"] = float(delta)
+                    continue
                 out = filt.feed(delta)
                 if out:
                     if timings.first_token_s is None:
@@ -131,7 +137,13 @@ class Assistant:
             log.warning("answering failed: %s", exc.kind)
             message = ("\n\n" if parts else "") + exc.user_message
             yield message
-            yield finish("".join(parts) + message, declined=True, error=exc.kind, passages=passages)
+            yield finish(
+                "".join(parts) + message,
+                declined=True,
+                decline_reason="error",
+                error=exc.kind,
+                passages=passages,
+            )
             return
         tail = filt.flush()
         if tail:
@@ -140,4 +152,5 @@ class Assistant:
         text = "".join(parts).strip()
         declined = is_decline(text) or not text
         citations = [] if declined else build_citations(text, passages)
-        yield finish(text, declined=declined, citations=citations, passages=passages)
+        reason = "not_in_documents" if declined else None
+        yield finish(text, declined=declined, decline_reason=reason, citations=citations, passages=passages)

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from assistant.models import Passage
+from assistant.models import Confidence, Passage
 from assistant.prompts import DECLINE_TEXT
 from assistant.syntax import modifier_conflict, role_conflict, warm_up
 from assistant.text import split_sentences
@@ -781,5 +781,7 @@ class ExtractiveAnswerer:
             threshold=getattr(self.settings, "extractive_min_confidence", None),
         )
 
-    def stream(self, question: str, passages: list[Passage]) -> Iterator[str]:
-        yield from result_deltas(self.answer(question, passages))
+    def stream(self, question: str, passages: list[Passage]) -> Iterator[str | Confidence]:
+        result = self.answer(question, passages)
+        yield Confidence(round(result.confidence, 4))
+        yield from result_deltas(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
@@ -48,11 +49,21 @@ class Timings(BaseModel):
     total_s: float = 0.0
 
 
+class Confidence(float):
+    """How sure an answerer is that its passages answer the question (0..1), yielded among its
+    text deltas by an answerer that can tell (the extractive one); a model cannot."""
+
+
+DeclineReason = Literal["empty_index", "nothing_relevant", "not_in_documents", "error"]
+
+
 class Answer(BaseModel):
     question: str
     standalone_question: str = ""  # the question after resolving the conversation history
     text: str
     declined: bool = False
+    decline_reason: DeclineReason | None = None
+    confidence: float | None = None  # the extractive answerer's; None for a model
     citations: list[Citation] = Field(default_factory=list)
     passages: list[Passage] = Field(default_factory=list)
     mode: Literal["extractive", "openai"] = "extractive"
@@ -60,3 +71,12 @@ class Answer(BaseModel):
     error: str | None = None  # set when the model could not be reached; text says so kindly
     narrowed_to: list[str] = Field(default_factory=list)  # collections / documents the asker chose
     timings: Timings = Field(default_factory=Timings)
+
+
+def file_url(passage: Passage) -> str:
+    """The web app's read-only link to the passage's document (``/files/...``); a PDF opens at
+    the cited page."""
+    url = "/files/" + quote(passage.source, safe="/")
+    if passage.page is not None and passage.source.lower().endswith(".pdf"):
+        url += f"#page={passage.page}"
+    return url

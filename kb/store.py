@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
-from kb.access import collection_of
+from kb.access import Scope, collection_of, source_filter
 from kb.embeddings import UniqueTextEmbeddings, embedding_model_id, make_embeddings
 from kb.keyword import KeywordIndex, KeywordRow, open_keyword_index
 from kb.settings import ConfigError, Settings
@@ -515,11 +515,59 @@ class KnowledgeBase:
         found = self._documents(documents_table.c.source == source)
         return found[0] if found else None
 
-    def _documents(self, *where) -> list[DocumentRecord]:
+    def documents_page(
+        self, *, after: str | None = None, limit: int = 50, scope: Scope | None = None
+    ) -> list[DocumentRecord]:
+        """Up to ``limit`` documents ``scope`` allows, by source, after ``after``: a keyset page,
+        so paging never skips or repeats a document while others are added or removed."""
+        where = [] if after is None else [documents_table.c.source > after]
+        limit_to = source_filter(documents_table.c.source, scope) if scope is not None else None
+        if limit_to is not None:
+            where.append(limit_to)
+        return self._documents(*where, limit=limit)
+
+    def passages_of(self, source: str, numbers: Iterable[int]) -> dict[int, tuple[str, str, dict]]:
+        """Chunks of ``source`` by their number in the document: number -> (id, text, metadata)."""
+        wanted = sorted(set(numbers))
+        if not wanted:
+            return {}
+        got = self.collection.get(
+            where={"$and": [{"source": source}, {"chunk": {"$in": wanted}}]},
+            include=["documents", "metadatas"],
+            limit=len(wanted),
+        )
+        return {
+            meta["chunk"]: (cid, text, meta)
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"])
+        }
+
+    def document_text(self, source: str, max_chars: int) -> tuple[str, bool]:
+        """The document's text as indexed (its chunks in order, overlaps removed), at most
+        ``max_chars`` of it, and whether it was cut."""
+        pieces: list[tuple[int, int, str]] = []
+        for page in self.pages(where={"source": source}, include=["documents", "metadatas"]):
+            for text, meta in zip(page["documents"], page["metadatas"]):
+                pieces.append((meta.get("chunk", 0), meta.get("start", 0), text))
+        out: list[str] = []
+        size, end = 0, None  # characters gathered; the document offset reached
+        for _n, start, text in sorted(pieces):
+            stop = start + len(text)
+            if end is not None and start < end:
+                text = text[end - start :]  # the overlap with the chunk before
+            elif end is not None:
+                text = "\n\n" + text  # another section or page
+            end = stop if end is None else max(end, stop)
+            out.append(text)
+            size += len(text)
+            if size >= max_chars:
+                return "".join(out)[:max_chars], True
+        return "".join(out), False
+
+    def _documents(self, *where, limit: int | None = None) -> list[DocumentRecord]:
         t = documents_table
         query = sa.select(t).where(t.c.collection == self.settings.collection, *where)
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(t.c.source)).mappings().all()
+            rows = conn.execute(query.order_by(t.c.source).limit(limit)).mappings().all()
         return [DocumentRecord(**{k: v for k, v in r.items() if k != "collection"}) for r in rows]
 
     def put_document(self, record: DocumentRecord, original: bytes | None = None) -> None:

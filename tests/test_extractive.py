@@ -18,7 +18,7 @@ from assistant.extractive import (
     key_terms,
     split_sentences,
 )
-from assistant.models import Passage
+from assistant.models import Confidence, Passage
 from assistant.prompts import DECLINE_TEXT
 from kb.embeddings import MiniLMEmbeddings
 from tests.conftest import EVAL_DATA, passage
@@ -131,11 +131,13 @@ def test_answerer_streams_the_same_answer(embeddings):
     answerer = ExtractiveAnswerer(embeddings)
     assert (answerer.mode, answerer.model) == ("extractive", "")
     question = "How long are database backups kept?"
-    deltas = list(answerer.stream(question, [BACKUPS, ONBOARDING]))
-    assert len(deltas) >= 1
-    assert "".join(deltas) == answer_from_passages(question, [BACKUPS, ONBOARDING], embeddings).text
-    declined = list(answerer.stream("What is a good recipe for banana bread?", [unrelated(BACKUPS)]))
-    assert "".join(declined).startswith(DECLINE_TEXT)
+    confidence, *deltas = answerer.stream(question, [BACKUPS, ONBOARDING])
+    expected = answer_from_passages(question, [BACKUPS, ONBOARDING], embeddings)
+    assert len(deltas) >= 1 and all(isinstance(d, str) for d in deltas)
+    assert "".join(deltas) == expected.text
+    assert isinstance(confidence, Confidence) and confidence == round(expected.confidence, 4) > 0.5
+    low, *declined = answerer.stream("What is a good recipe for banana bread?", [unrelated(BACKUPS)])
+    assert "".join(declined).startswith(DECLINE_TEXT) and low < confidence
 
 
 def test_squad_examples(embeddings):

@@ -13,12 +13,11 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote as urlquote
 
 import gradio as gr
 from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.models import Answer, Citation, Passage
+from assistant.models import Answer, Citation, file_url
 from webapp.conversations import SavedConversation
 from webapp.feedback import FeedbackItem
 
@@ -33,14 +32,6 @@ UNEXPECTED_ERROR = (
     "Sorry, something went wrong while answering. Please try again in a moment; "
     "if it keeps happening, tell the staff who run this assistant."
 )
-
-
-def file_url(passage: Passage) -> str:
-    """Link that opens the source document read-only; PDFs open at the cited page."""
-    url = "/files/" + urlquote(passage.source, safe="/")
-    if passage.page is not None and passage.source.lower().endswith(".pdf"):
-        url += f"#page={passage.page}"
-    return url
 
 
 def _quote_pattern(quote: str) -> re.Pattern[str] | None:

@@ -10,6 +10,8 @@
   429/503 with ``Retry-After`` when every answering slot is taken (``webapp.gate``).
 * ``GET /v1/models``, ``POST /v1/chat/completions`` -- the OpenAI-compatible API
   (``webapp.openai_api``), authenticated by per-user API keys (``webapp.apikeys``).
+* ``/mcp`` -- the knowledge base as an MCP server (streamable HTTP; ``webapp.mcp_http``), with
+  the same API keys and permissions.
 * ``GET /files/{source}`` -- a source document, read-only, only if it is indexed and
   ``kb.store.source_path`` finds it inside the corpus or uploads folder (never any other path).
 
@@ -20,11 +22,13 @@ behind a proxy, sharing a Chroma server (``ASSISTANT_CHROMA_HOST``) and a record
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
 import mimetypes
 import time
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import PurePosixPath
 from urllib.parse import quote, urlsplit
@@ -49,6 +53,8 @@ from webapp.apikeys import bearer_token
 from webapp.auth import MAX_NAME_CHARS, MAX_PASSWORD_CHARS, User
 from webapp.chat import AskRequest
 from webapp.gate import Busy
+from webapp.mcp_http import PATH as MCP_PATH
+from webapp.mcp_http import mcp_endpoint
 from webapp.openai_api import SSE_HEADERS, hold_slot, last_answer, sse_answer, stream_in_slot
 from webapp.security import AccessGate, BrowserCookie, SecurityHeaders
 from webapp.services import Services
@@ -66,7 +72,20 @@ _NEXT = {"chat": "./", "documents": "./?view=documents"}
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     services = services or Services.start(settings)
-    app = FastAPI(title="Documents assistant", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    mcp, mcp_running = mcp_endpoint(services)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with mcp_running:
+            yield
+
+    app = FastAPI(
+        title="Documents assistant",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
     ask_threads = anyio.CapacityLimiter(services.gate.capacity)  # /api/ask's own workers
 
     def user(request: Request) -> User | None:
@@ -170,6 +189,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         return JSONResponse(answer.model_dump(mode="json"))
 
     app.include_router(openai_api.router(services, user, ask_threads))
+    app.add_route(MCP_PATH, mcp, include_in_schema=False)
 
     @app.get("/files/{source:path}")
     def files(source: str, request: Request) -> Response:
