@@ -183,6 +183,15 @@ def test_http_needs_a_valid_api_key(app, keys):
         assert browser.post("/login", data={"username": VIEWER[0], "password": VIEWER[1]}).status_code == 200
         assert browser.post("/mcp", json=hello, headers=headers).status_code == 401
 
+    # a page whose domain was re-pointed at this machine (DNS rebinding) is refused, key or not
+    keyed = {**headers, "Authorization": f"Bearer {keys[VIEWER[0]]}"}
+    foreign = httpx.post(f"{app.url}/mcp", json=hello, headers={**keyed, "Host": "evil.example"}, timeout=30)
+    assert foreign.status_code == 421
+    cross = httpx.post(
+        f"{app.url}/mcp", json=hello, headers={**keyed, "Origin": "http://evil.example"}, timeout=30
+    )
+    assert cross.status_code == 403
+
     async def listed(client: Client) -> set[str]:
         return {t.name for t in (await client.list_tools()).tools}
 
