@@ -92,7 +92,9 @@ class AskResult(BaseModel):
 class DocumentOut(BaseModel):
     source: str
     title: str
-    collection: str
+    collections: list[str] = Field(
+        description="Its home collection (its folder) first, then others staff added."
+    )
     chunks: int
     ingested_at: float = Field(description="Unix time of its last ingest.")
     uri: str
@@ -142,7 +144,7 @@ class _Server(MCPServer):
     """``MCPServer`` whose resource list is the caller's documents, paged (the SDK lists only
     resources registered up front)."""
 
-    list_page: Callable[[Context, str | None], tuple[list[DocumentRecord], str | None]]
+    list_page: Callable[[Context, str | None], tuple[list[DocumentRecord], str | None, Scope]]
 
     async def _handle_list_resources(
         self, ctx: Any, params: PaginatedRequestParams | None
@@ -151,7 +153,7 @@ class _Server(MCPServer):
         context = Context(request_context=ctx, mcp_server=self)
         cursor = params.cursor if params else None
         try:
-            documents, next_cursor = await anyio.to_thread.run_sync(self.list_page, context, cursor)
+            documents, next_cursor, _ = await anyio.to_thread.run_sync(self.list_page, context, cursor)
         except ToolError as exc:
             raise ResourceError(str(exc)) from None
         resources = [
@@ -195,13 +197,13 @@ def build_server(
 
     def list_page(
         ctx: Context, cursor: str | None, collection: str | None = None, limit: int = PAGE_SIZE
-    ) -> tuple[list[DocumentRecord], str | None]:
+    ) -> tuple[list[DocumentRecord], str | None, Scope]:
         scope = scope_with(ctx, [collection] if collection else None)
         after = decode_cursor(cursor) if cursor else None
         documents = kb.documents_page(after=after, limit=limit + 1, scope=scope)
         more = len(documents) > limit
         documents = documents[:limit]
-        return documents, encode_cursor(documents[-1].source) if more else None
+        return documents, encode_cursor(documents[-1].source) if more else None, scope
 
     server.list_page = list_page
 
@@ -249,9 +251,11 @@ def build_server(
         """The indexed documents, by source, `limit` a page. Pass `next_cursor` back as `cursor`
         for the next page: no document is repeated or skipped, even while others are added."""
         with _errors("list_documents"):
-            documents, next_cursor = list_page(ctx, cursor, collection, limit)
+            documents, next_cursor, scope = list_page(ctx, cursor, collection, limit)
             base = base_url_of(ctx)
-            return DocumentPage(documents=[document_out(d, base) for d in documents], next_cursor=next_cursor)
+            return DocumentPage(
+                documents=[document_out(d, base, scope) for d in documents], next_cursor=next_cursor
+            )
 
     @server.tool(annotations=READ_ONLY)
     def get_passage(
@@ -315,11 +319,12 @@ def ask_result(answer: Answer, base: str | None) -> AskResult:
     )
 
 
-def document_out(d: DocumentRecord, base: str | None) -> DocumentOut:
+def document_out(d: DocumentRecord, base: str | None, scope: Scope) -> DocumentOut:
+    home = collection_of(d.source)
     return DocumentOut(
         source=d.source,
         title=d.title,
-        collection=collection_of(d.source),
+        collections=[home, *sorted(scope.collections_of(d.source) - {home} - scope.denied)],
         chunks=d.chunks,
         ingested_at=d.ingested_at,
         uri=doc_uri(d.source),

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
-from kb.access import Scope, collection_of, source_filter
+from kb.access import Scope, collection_of, create_tables, members_table, source_filter
 from kb.embeddings import UniqueTextEmbeddings, embedding_model_id, make_embeddings
 from kb.keyword import KeywordIndex, KeywordRow, open_keyword_index
 from kb.settings import ConfigError, Settings
@@ -201,6 +201,7 @@ def _record_engine(settings: Settings) -> sa.Engine:
     try:
         engine = sa.create_engine(settings.record_url)
         _meta.create_all(engine)
+        create_tables(engine)
     except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigError(f"{where}: no database driver for it ({exc})") from None
     except sa.exc.SQLAlchemyError as exc:
@@ -595,11 +596,14 @@ class KnowledgeBase:
         return bytes(row[0]) if row else None
 
     def forget_document(self, source: str) -> None:
+        """Drop a removed document's rows, its extra collections included (a new document that
+        takes its name must not inherit who may read it)."""
         with self.engine.begin() as conn:
             for t in (documents_table, problems_table, originals_table):
                 conn.execute(
                     t.delete().where(t.c.collection == self.settings.collection, t.c.source == source)
                 )
+            conn.execute(members_table.delete().where(members_table.c.source == source))
 
     # --- file problems: why a file is not (or not newly) indexed ------------------------
     def file_problems(self) -> list[FileProblem]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.core import Assistant
-from ingest.pipeline import ingest
+from ingest.pipeline import ingest, remove_source
 from kb.access import GENERAL, CollectionRules, Scope, collection_of, valid_collection
 from kb.terms import terms
 from tests._helpers_files import write_text
@@ -40,6 +40,18 @@ def test_scopes_only_ever_narrow():
     assert Scope().unlimited and not mine.unlimited and chosen.narrowed_by_choice
     assert chosen.chroma_where() == {
         "$and": [{"collection": {"$nin": ["board"]}}, {"collection": {"$in": ["board", "finance"]}}]
+    }
+    # a document staff also put in another collection: readable and chosen through either one
+    also = Scope(denied=frozenset({"board"}), also=frozenset({("board/a.txt", "finance")}))
+    assert also.allows("board/a.txt") and not also.allows("board/b.txt")
+    assert also.narrowed(["finance"]).allows("board/a.txt") and not also.narrowed(["news"]).allows(
+        "board/a.txt"
+    )
+    assert also.narrowed(["finance"]).chroma_where() == {
+        "$and": [
+            {"$or": [{"collection": {"$nin": ["board"]}}, {"source": {"$in": ["board/a.txt"]}}]},
+            {"$or": [{"collection": {"$in": ["finance"]}}, {"source": {"$in": ["board/a.txt"]}}]},
+        ]
     }
 
 
@@ -111,6 +123,53 @@ def test_each_question_reads_only_what_its_asker_may_read(assistant):
     assert rules.scope_for(["board-members"]).denied == {"board"}
 
 
+def test_a_document_in_more_collections_is_read_by_whoever_may_read_one_of_them(assistant):
+    kb, retriever = assistant.kb, assistant.retriever
+    rules = CollectionRules(kb.engine)
+    rules.set("board", ["board-members"])
+    rules.set("finance", ["finance-team"])
+    # the minutes are the board's (their folder); staff put them in finance too
+    assert rules.set_members("board/minutes.txt", ["finance", "board", " "]) == ["finance"]
+    assert rules.members() == {"board/minutes.txt": ["finance"]}
+    question = "How big was the confidential Kestrel bonus?"
+    finance, outsider = rules.scope_for(["finance-team"]), rules.scope_for([])
+    assert finance.collections_of("board/minutes.txt") == {"board", "finance"}
+    assert finance.allows("board/minutes.txt") and not finance.allows("uploads/board/salaries.txt")
+    assert not outsider.allows("board/minutes.txt")
+
+    # in both engines: the minutes reach finance, the board's other document does not
+    words = terms("confidential bonus salary bands closed session Kestrel")
+    keyword_ids = {cid for cid, _ in kb.keywords.search(words, 30, finance)}
+    assert kb.keywords.ids("board/minutes.txt") <= keyword_ids
+    assert not kb.keywords.ids("uploads/board/salaries.txt") & keyword_ids
+    dense = kb.collection.query(
+        query_embeddings=[kb.embeddings.embed_query(MINUTES)], n_results=10, where=finance.chroma_where()
+    )
+    dense_sources = {m["source"] for m in dense["metadatas"][0]}
+    assert "board/minutes.txt" in dense_sources and "uploads/board/salaries.txt" not in dense_sources
+    assert "900" in assistant.ask(question, scope=finance).text
+    assert "900" not in assistant.ask(question, scope=outsider).text
+
+    # asking within finance (as finance, or as staff) meets it; so does the documents list
+    for scope in (finance, rules.scope_for(None)):
+        within = retriever.retrieve(question, scope=scope.narrowed(collections=["finance"]))
+        assert "board/minutes.txt" in sources(within)
+        assert sources(within) <= {"board/minutes.txt", "finance/budget.txt"}
+    assert [d.source for d in kb.documents_page(scope=finance)] == [
+        "board/minutes.txt",
+        "finance/budget.txt",
+        "news.txt",
+    ]
+    assert [d.source for d in kb.documents_page(scope=outsider)] == ["news.txt"]
+
+    # taken out again: the next question follows; a removed document takes its memberships along
+    assert rules.set_members("board/minutes.txt", []) == []
+    assert not rules.scope_for(["finance-team"]).allows("board/minutes.txt")
+    rules.set_members("board/minutes.txt", ["finance"])
+    remove_source(kb, "board/minutes.txt")
+    assert rules.members() == {}
+
+
 # --- through the running app: chat, /api/ask, /files, the OpenAI API, as three different users ---
 
 
@@ -134,7 +193,7 @@ def test_a_document_only_the_board_may_read_never_reaches_anyone_else(app):
 
     question = "How big was the confidential Kestrel bonus the board approved?"
     staff = client(app.url, auth=STAFF)
-    note, listing, _ = call(staff, "staff_set_collection_groups", "board", "board")
+    note, listing, *_ = call(staff, "staff_set_collection_groups", "board", "board")
     assert "board" in note and ["board", 1, 1, "board"] in listing["data"]
 
     def everything(messages) -> str:
@@ -183,6 +242,16 @@ def test_a_document_only_the_board_may_read_never_reaches_anyone_else(app):
         "What is the Kestrel budget?", ["c:finance"], api_name="/chat"
     )
     assert "Searched only in: finance" in message_text(picked[1]) and "40,000" in message_text(picked[1])
+
+    # staff put the minutes in finance too: the viewer (who may read finance) now reads them
+    note, *_ = call(staff, "staff_set_document_collections", "board/minutes.txt", "finance")
+    assert "**finance**" in note
+    api = httpx.post(f"{app.url}/api/ask", json={"question": question}, auth=VIEWER, timeout=60).json()
+    assert "900" in api["text"]
+    assert httpx.get(f"{app.url}/files/board/minutes.txt", auth=VIEWER, timeout=10).status_code == 200
+    call(staff, "staff_set_document_collections", "board/minutes.txt", "")
+    api = httpx.post(f"{app.url}/api/ask", json={"question": question}, auth=VIEWER, timeout=60).json()
+    assert "900" not in api["text"]
 
     # opening the board to everyone holds from the next question, with nothing re-ingested
     chunks = app.health()["chunks"]

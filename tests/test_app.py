@@ -207,6 +207,7 @@ def _staff_calls(tmp_path):
         "staff_revoke_key": (1,),
         "staff_keys": (),
         "staff_set_collection_groups": ("general", "nobody"),
+        "staff_set_document_collections": (source, "secret"),
         "staff_collections": (),
     }
 

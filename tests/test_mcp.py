@@ -104,7 +104,9 @@ def test_the_stdio_server_serves_every_tool_and_the_documents(make_settings, shi
         assert sources == sorted(sources) and INNAXE in sources and len(sources) == NOTES + 1
         assert listed["next_cursor"] is None
         notes = await tool(client, "list_documents", collection="notes", limit=200)
-        assert {d["collection"] for d in notes["documents"]} == {"notes"} and len(notes["documents"]) == NOTES
+        assert {tuple(d["collections"]) for d in notes["documents"]} == {("notes",)} and len(
+            notes["documents"]
+        ) == NOTES
 
         resources = await client.list_resources()
         uris = [str(r.uri) for r in resources.resources]

@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 from assistant.core import Assistant
 from ingest.pipeline import ingest
 from ingest.report import IngestReport
-from kb.access import CollectionRules, Scope, collection_of
+from kb.access import CollectionRules, Scope
 from kb.settings import Settings
 from kb.store import DocumentRecord, KnowledgeBase
 from webapp.apikeys import ApiKeyStore, bearer_token
@@ -165,7 +165,8 @@ class Services:
         """The collections and documents ``user`` may read (for pickers and ``/v1/models``)."""
         scope = self.scope_of(user)
         documents = [d for d in self.kb.list_documents() if scope.allows(d.source)]
-        return sorted({collection_of(d.source) for d in documents}), documents
+        collections = {c for d in documents for c in scope.collections_of(d.source) - scope.denied}
+        return sorted(collections), documents
 
     # --- what the page and /healthz show ------------------------------------------------------
     def stats(self) -> KBStats:

@@ -50,6 +50,7 @@ STAFF_ENDPOINTS = (
     "staff_revoke_key",
     "staff_keys",
     "staff_set_collection_groups",
+    "staff_set_document_collections",
     "staff_collections",
 )
 STATUS_REFRESH_S = 3.0
