@@ -241,3 +241,33 @@ def test_the_picker_narrows_a_question_and_the_answer_says_so(page, output_dir):
     page.screenshot(path=output_dir / "01-narrowed.png")
     assert page.outside_requests == []
     assert page.csp_violations == []
+
+
+def test_staff_set_who_reads_a_collection_and_put_a_document_in_another(page, app, output_dir):
+    page.goto(app.url + "/login?next=documents")
+    page.locator("#username").fill(STAFF[0])
+    page.locator("#password").fill(STAFF[1])
+    page.get_by_role("button", name="Sign in").click()
+    page.locator("#staff-panel").first.wait_for()
+    page.get_by_role("tab", name="Collections").click()
+    collections = page.locator("#collections-table").first
+    expect(collections).to_contain_text("general")
+
+    page.locator("#rule-collection input").fill("reports")
+    page.locator("#rule-groups").get_by_role("textbox").fill("board, finance")
+    page.locator("#save-rule").click()
+    expect(page.locator("#rule-note")).to_contain_text("reports may now be read by: board, finance")
+    expect(collections).to_contain_text("board, finance")
+
+    source = "innaxe-cluster-collaboration-results.txt"
+    page.locator("#member-document input").click()
+    page.get_by_role("option", name=source).click()
+    page.locator("#member-collections").get_by_role("textbox").fill("projects")
+    page.locator("#save-members").click()
+    expect(page.locator("#rule-note")).to_contain_text("is now in general and projects")
+    expect(page.locator("#members-table").first).to_contain_text("projects")
+    expect(collections).to_contain_text("projects")
+    settle(page)
+    page.screenshot(path=output_dir / "01-collections.png", full_page=True)
+    assert page.outside_requests == []
+    assert page.csp_violations == []
