@@ -96,3 +96,6 @@ def test_upload_on_one_answer_and_sign_in_on_the_other_delete_everywhere(two_app
         timeout=60,
     ).json()
     assert asked["declined"] and not asked["passages"]
+    # ...and a document put on B into a collection the viewer may read opens on A again
+    call(client(b.url, auth=STAFF), "staff_set_document_collections", shipped_source, "partners")
+    assert httpx.get(f"{a.url}/files/{shipped_source}", headers=bearer, timeout=10).status_code == 200
