@@ -33,7 +33,7 @@ from mcp_types import ListResourcesResult, PaginatedRequestParams, Resource, Too
 from pydantic import BaseModel, Field
 
 from assistant.core import Assistant
-from assistant.models import Answer, DeclineReason, Passage, file_url
+from assistant.models import Answer, DeclineReason, Passage, document_url, file_url
 from kb.access import Scope, collection_of, valid_collection
 from kb.store import DocumentRecord
 
@@ -276,7 +276,7 @@ def build_server(
             around = kb.passages_of(source, [number - 1, number + 1]) if isinstance(number, int) else {}
 
             def out(cid: str, text: str, meta: dict) -> PassageOut:
-                return passage_out(_passage(cid, text, meta), base, score=False)
+                return passage_out(Passage.from_chunk(cid, text, meta), base, score=False)
 
             return PassageInContext(
                 passage=out(passage_id, text, meta),
@@ -328,20 +328,7 @@ def document_out(d: DocumentRecord, base: str | None, scope: Scope) -> DocumentO
         chunks=d.chunks,
         ingested_at=d.ingested_at,
         uri=doc_uri(d.source),
-        url=base + file_url(Passage(id="", text="", source=d.source)) if base else None,
-    )
-
-
-def _passage(cid: str, text: str, meta: dict) -> Passage:
-    return Passage(
-        id=cid,
-        text=text,
-        source=meta.get("source", ""),
-        title=meta.get("title", ""),
-        page=meta.get("page"),
-        section=meta.get("section"),
-        start=meta.get("start"),
-        end=meta.get("end"),
+        url=base + document_url(d.source) if base else None,
     )
 
 

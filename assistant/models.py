@@ -24,6 +24,21 @@ class Passage(BaseModel):
     dense_score: float | None = None  # cosine similarity, 0..1
     bm25_score: float | None = None
 
+    @classmethod
+    def from_chunk(cls, cid: str, text: str, meta: dict, **scores: float | None) -> Passage:
+        """A passage from a chunk as the vector store holds it (id, text, metadata)."""
+        return cls(
+            id=cid,
+            text=text,
+            source=meta.get("source", ""),
+            title=meta.get("title", ""),
+            page=meta.get("page"),
+            section=meta.get("section"),
+            start=meta.get("start"),
+            end=meta.get("end"),
+            **{k: v for k, v in scores.items() if v is not None},
+        )
+
     @property
     def location(self) -> str:
         """Human label: 'title, p. 3' or 'title, § Heading'."""
@@ -74,9 +89,13 @@ class Answer(BaseModel):
 
 
 def file_url(passage: Passage) -> str:
-    """The web app's read-only link to the passage's document (``/files/...``); a PDF opens at
-    the cited page."""
-    url = "/files/" + quote(passage.source, safe="/")
-    if passage.page is not None and passage.source.lower().endswith(".pdf"):
-        url += f"#page={passage.page}"
+    """The web app's read-only link to the passage's document; a PDF opens at the cited page."""
+    return document_url(passage.source, passage.page)
+
+
+def document_url(source: str, page: int | None = None) -> str:
+    """The web app's read-only link to a document (``/files/...``), at ``page`` for a PDF."""
+    url = "/files/" + quote(source, safe="/")
+    if page is not None and source.lower().endswith(".pdf"):
+        url += f"#page={page}"
     return url

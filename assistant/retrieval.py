@@ -106,7 +106,14 @@ class HybridRetriever:
                 continue  # a near copy
             kept_terms.append(bag)
             passages.append(
-                _passage(cid, text, meta or {}, fused[cid], dense_scores.get(cid), keyword_scores.get(cid))
+                Passage.from_chunk(
+                    cid,
+                    text,
+                    meta or {},
+                    score=fused[cid],
+                    dense_score=dense_scores.get(cid),
+                    bm25_score=keyword_scores.get(cid),
+                )
             )
             if len(passages) == k:
                 break
@@ -126,21 +133,3 @@ def rrf_scores(rankings: Iterable[tuple[float, Sequence[Hashable]]]) -> dict[Has
 
 def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else float(a == b)
-
-
-def _passage(
-    cid: str, text: str, meta: dict, score: float, dense: float | None, bm25: float | None
-) -> Passage:
-    return Passage(
-        id=cid,
-        text=text,
-        source=meta.get("source", ""),
-        title=meta.get("title", ""),
-        page=meta.get("page"),
-        section=meta.get("section"),
-        start=meta.get("start"),
-        end=meta.get("end"),
-        score=score,
-        dense_score=dense,
-        bm25_score=bm25,
-    )

@@ -125,6 +125,31 @@ def test_the_stdio_server_serves_every_tool_and_the_documents(make_settings, shi
     run(Client(server), session)
 
 
+def test_a_server_limited_to_some_collections_serves_only_them(make_settings):
+    from assistant.core import Assistant
+    from assistant.mcp import build_server
+    from kb.access import Scope
+
+    settings = make_settings()
+    write_text(settings.corpus_dir / "notes" / "otters.txt", "The otter survey counted 14 otters in 2023.")
+    write_text(settings.corpus_dir / "board" / "otters.txt", "The board gave the otter survey 900 euros.")
+    ingest(None, settings)
+    limited = Scope().narrowed(collections=["notes"])  # what ``--collections notes`` serves
+    server = build_server(Assistant.from_settings(settings), lambda ctx: limited)
+
+    async def session(client: Client) -> None:
+        found = await tool(client, "search", query="otter survey", k=10)
+        assert {p["source"] for p in found["passages"]} == {"notes/otters.txt"}
+        listed = await tool(client, "list_documents")
+        assert [d["source"] for d in listed["documents"]] == ["notes/otters.txt"]
+        within_board = await tool(client, "search", query="otter survey", collections=["board"])
+        assert within_board["passages"] == []  # asking within another collection never widens
+        with pytest.raises(Exception, match="No document"):
+            await client.read_resource("doc://board/otters.txt")
+
+    run(Client(server), session)
+
+
 # --- streamable HTTP in the running app ---------------------------------------------------------
 
 
