@@ -4,6 +4,8 @@ Works with OpenAI and with any server that speaks its API (vLLM, llama.cpp, Olla
 ``OPENAI_BASE_URL``. Failures become an ``AnswerError`` whose message tells the user what is
 wrong in words (server down, key rejected, timeout) instead of a stack trace.
 
+Every call is bounded: ``max_tokens`` (answer, rewrite) and the configured stop sequences.
+
 Retries: the openai client retries connection errors, 429 and 5xx ``max_retries`` times with
 backoff, before any token has arrived, so a retry never duplicates text. Once tokens have been
 yielded nothing is retried: an interrupted answer is reported as interrupted.
@@ -80,11 +82,13 @@ class ChatAnswerer:
         self.model = settings.chat_model
         self.base_url = _shown_url(settings.openai_base_url)
         self.timeout_s = settings.request_timeout_s
+        common = {"model": settings.chat_model, "temperature": settings.temperature}
+        client = settings.openai_client_kwargs()
         self._llm = ChatOpenAI(
-            model=settings.chat_model,
-            temperature=settings.temperature,
-            streaming=True,
-            **settings.openai_client_kwargs(),
+            streaming=True, **common, **client, **settings.model_limits(settings.answer_max_tokens)
+        )
+        self._condenser = ChatOpenAI(
+            **common, **client, **settings.model_limits(settings.condense_max_tokens)
         )
 
     # --- Answerer protocol ------------------------------------------------------------
@@ -96,7 +100,7 @@ class ChatAnswerer:
         messages = CONDENSE_PROMPT.format_messages(conversation=format_conversation(turns), question=question)
         started = time.perf_counter()
         try:
-            reply = self._llm.invoke(messages, stream=False)
+            reply = self._condenser.invoke(messages)
         except Exception as exc:
             error = self._map_error(exc, "condense", started, streamed=False)
             if error is exc:

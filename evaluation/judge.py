@@ -13,7 +13,8 @@ both scores at once, RAGAS-style:
   support (RAGAS's definition, judged in one step instead of claim extraction + verification).
 
 The judge never runs in extractive mode and no offline metric depends on it. A judge reply
-that cannot be read leaves both scores empty for that question, with the reason recorded.
+that cannot be read leaves both scores empty for that question, with the reason recorded, and
+the report says how many replies were valid ("judge: n of m replies valid").
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+
+import openai
 
 from kb.settings import Settings
 
@@ -65,17 +68,22 @@ class Judgement:
 
 
 class Judge:
-    """Grades answers with the configured chat model (``ChatOpenAI``, temperature 0)."""
+    """Grades answers with the configured chat model (``ChatOpenAI``, temperature 0), in JSON
+    mode (``response_format``: OpenAI, llama.cpp, vLLM and Ollama take it). A server that
+    refuses JSON mode is asked again without it, and from then on never with it."""
 
     def __init__(self, settings: Settings) -> None:
         from langchain_openai import ChatOpenAI
 
         self.model = settings.chat_model
-        self.llm = ChatOpenAI(
+        self.plain = ChatOpenAI(
             model=settings.chat_model,
             temperature=0.0,
             **settings.openai_client_kwargs(),
+            **settings.model_limits(settings.judge_max_tokens),
         )
+        self.llm = self.plain.bind(response_format={"type": "json_object"})
+        self.json_mode = True
 
     def grade(self, question: str, answer: str, reference: list[str], passages: list[str]) -> Judgement:
         prompt = JUDGE_PROMPT.format(
@@ -84,8 +92,15 @@ class Judge:
             passages="\n\n".join(f"[{i}] {p}" for i, p in enumerate(passages, 1)) or "(none)",
             answer=answer or "(empty)",
         )
+        messages = [("system", JUDGE_SYSTEM), ("user", prompt)]
         try:
-            reply = self.llm.invoke([("system", JUDGE_SYSTEM), ("user", prompt)])
+            try:
+                reply = (self.llm if self.json_mode else self.plain).invoke(messages)
+            except openai.BadRequestError:
+                if not self.json_mode:
+                    raise
+                self.json_mode = False  # (a server without JSON mode says 400)
+                reply = self.plain.invoke(messages)
         except Exception as exc:  # any client failure: the judge is optional, the run goes on
             return Judgement(error=f"judge call failed: {type(exc).__name__}: {exc}"[:300])
         return parse_judgement(str(reply.content), has_reference=bool(reference))

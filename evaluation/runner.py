@@ -305,7 +305,8 @@ def run_evaluation(
         if judge is None:
             judge = mode == "openai"
         if judge and mode == "openai":
-            _judge_all(run_settings, questions, results, concurrency)
+            valid, asked = _judge_all(run_settings, questions, results, concurrency)
+            notes.append(f"judge: {valid} of {asked} replies valid")
         elif judge:
             notes.append("the LLM judge needs answer mode openai; it was skipped")
 
@@ -356,21 +357,24 @@ def _semantic_similarity(embeddings, questions: list[Question], results: list[Qu
 
 def _judge_all(
     settings: Settings, questions: list[Question], results: list[QuestionResult], workers: int
-) -> None:
+) -> tuple[int, int]:
+    """Grade every answer; returns (valid judge replies, answers judged)."""
     from evaluation.judge import Judge
 
     judge = Judge(settings)
 
-    def grade(pair: tuple[Question, QuestionResult]) -> None:
+    def grade(pair: tuple[Question, QuestionResult]) -> bool | None:
         q, res = pair
         if not res.answer:
-            return
+            return None
         j = judge.grade(q.question, res.answer, q.reference_answer, [p.text for p in res.passages])
         if j.correctness is not None and q.answerable:
             res.metrics["judge_correctness"] = j.correctness
         if j.faithfulness is not None:
             res.metrics["judge_faithfulness"] = j.faithfulness
         res.judge_reason = j.error or j.reason
+        return j.error is None
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="judge") as pool:
-        list(pool.map(grade, zip(questions, results, strict=True)))
+        graded = [g for g in pool.map(grade, zip(questions, results, strict=True)) if g is not None]
+    return sum(graded), len(graded)

@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     temperature: float = Field(0.0, ge=0, le=2)
     request_timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
+    answer_max_tokens: int = Field(800, ge=16, le=32_768, description="Longest answer a model writes.")
+    condense_max_tokens: int = Field(100, ge=8, le=2_000, description="Longest follow-up rewrite.")
+    judge_max_tokens: int = Field(300, ge=16, le=4_000, description="Longest judge reply (evaluation).")
+    stop_sequences: list[str] = Field(
+        default_factory=list, max_length=4, description="Stop sequences sent with every model call."
+    )
 
     # --- web app --------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -140,6 +146,18 @@ class Settings(BaseSettings):
             "timeout": self.request_timeout_s,
             "max_retries": self.max_retries,
         }
+
+    def model_limits(self, max_tokens: int) -> dict:
+        """``ChatOpenAI`` arguments that bound one kind of model call. OpenAI takes
+        ``max_completion_tokens`` (what langchain sends for ``max_tokens``); the compatible
+        servers (llama.cpp's, vLLM, Ollama) take ``max_tokens`` and would silently ignore the
+        other, so for them it goes in the body as it is."""
+        limits: dict = {"stop": list(self.stop_sequences)} if self.stop_sequences else {}
+        if self.openai_base_url:
+            limits["extra_body"] = {"max_tokens": max_tokens}
+        else:
+            limits["max_tokens"] = max_tokens
+        return limits
 
     @property
     def record_url(self) -> str:

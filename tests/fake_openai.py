@@ -195,11 +195,12 @@ class Recorded:
 class FakeOpenAI:
     """The fake server's state. Change the attributes in a test; ``reset()`` restores defaults.
 
-    Misbehaviours apply to ``/v1/chat/completions`` only (embeddings always answer):
-    ``status``: answer with this HTTP status and an OpenAI-style error body (``status_times``:
-    only for the first N chat requests, then normally); ``api_key``: demand this bearer token,
-    else 401; ``hang_s``: wait this long before answering (``hang_after_chunks``: stream that many
-    chunks first, then wait). A wait ends early when the client hangs up or the server stops.
+        Misbehaviours apply to ``/v1/chat/completions`` only (embeddings always answer):
+        ``status``: answer with this HTTP status and an OpenAI-style error body (``status_times``:
+        only for the first N chat requests, then normally); ``api_key``: demand this bearer token,
+        else 401; ``hang_s``: wait this long before answering (``hang_after_chunks``: stream that many
+        chunks first, then wait); ``json_mode`` False: refuse ``response_format`` with a 400. A wait
+    ends early when the client hangs up or the server stops.
     """
 
     reply: Reply = field(default_factory=QuotingModel)
@@ -208,6 +209,7 @@ class FakeOpenAI:
     api_key: str | None = None
     hang_s: float = 0.0
     hang_after_chunks: int | None = None
+    json_mode: bool = True  # False: refuse response_format with a 400, as some servers do
     embedding_dim: int = 256
     retry_after_ms: int = 5  # sent with 429/5xx so the client's backoff does not slow tests
     requests: list[Recorded] = field(default_factory=list)
@@ -231,7 +233,7 @@ class FakeOpenAI:
         defaults = FakeOpenAI.__dataclass_fields__
         with self._lock:
             self.reply = QuotingModel()
-            for name in ("status", "status_times", "api_key", "hang_s", "hang_after_chunks"):
+            for name in ("status", "status_times", "api_key", "hang_s", "hang_after_chunks", "json_mode"):
                 setattr(self, name, defaults[name].default)
             self.embedding_dim = defaults["embedding_dim"].default
             self.requests = []
@@ -326,6 +328,8 @@ class FakeOpenAI:
             refusal = self._refusal(request)
             if refusal is not None:
                 return refusal
+            if "response_format" in body and not self.json_mode:
+                return _error(400, "response_format is not supported", "invalid_request_error", None)
             text = self.reply(body)
             model = body.get("model", "fake-model")
             cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"

@@ -639,7 +639,32 @@ def test_openai_mode_is_judged_by_the_configured_model(tiny_set, make_settings, 
     assert report.summary["judge_faithfulness"] == 0.5
     judged = [b for b in fake_openai.chat_requests() if "grading the answer" in system_text(b)]
     assert len(judged) == 3 and {b["model"] for b in judged} == {"judge-me"}
+    # in JSON mode, bounded, and the report says how many replies could be read
+    assert all(b["response_format"] == {"type": "json_object"} and b["max_tokens"] == 300 for b in judged)
+    assert "judge: 3 of 3 replies valid" in report.notes
     assert report.paths == {}  # no out_dir: nothing written
+
+
+def test_a_judge_without_json_mode_is_asked_without_it_and_bad_replies_are_counted(
+    tiny_set, make_settings, fake_openai
+):
+    quoting, graded = QuotingModel(), []
+
+    def reply(body: dict) -> str:
+        if "grading the answer" not in system_text(body):
+            return quoting(body)
+        graded.append(body)
+        return "Looks fine to me." if len(graded) == 1 else '{"correctness": 5, "faithfulness": 1.0}'
+
+    fake_openai.reply, fake_openai.json_mode = reply, False
+    settings = make_settings(answer_mode="openai", openai_base_url=fake_openai.base_url)
+    report = run_evaluation(tiny_set, settings, limit=3, concurrency=1)
+    assert "judge: 2 of 3 replies valid" in report.notes
+    assert report.summary["judge_faithfulness"] == 1.0
+    assert all("response_format" not in b for b in graded)  # refused once (400), then never sent
+    refused = [b for b in fake_openai.chat_requests() if "response_format" in b]
+    assert len(refused) == 1
+    assert sum("not JSON" in r.judge_reason for r in report.results) == 1
 
 
 def test_without_a_corpus_the_current_index_is_used(tiny_set, make_settings, tmp_path):

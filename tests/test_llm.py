@@ -93,6 +93,7 @@ def test_answer_streams_deltas_from_the_numbered_passages(chat_settings, fake_op
     assert body["stream"] is True
     assert body["model"] == "fake-chat-1"
     assert body["temperature"] == 0.3
+    assert body["max_tokens"] == 800 and "max_completion_tokens" not in body and "stop" not in body
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     system, user = system_text(body), user_text(body)
     # the rules
@@ -106,6 +107,20 @@ def test_answer_streams_deltas_from_the_numbered_passages(chat_settings, fake_op
     assert passages_in(body) == {1: LEAVE.text, 2: OFFICE.text}
     assert question_in(body) == "How many vacation days do employees get?"
     assert "25 vacation days" not in system
+
+
+def test_every_call_is_bounded_by_the_settings(chat_settings, fake_openai, make_settings):
+    answerer = ChatAnswerer(
+        chat_settings(answer_max_tokens=64, condense_max_tokens=24, stop_sequences=["<|im_end|>"])
+    )
+    answerer.condense("And the office?", HISTORY)
+    answer_text(answerer, "How many vacation days do employees get?")
+    condense, answer = fake_openai.chat_requests()
+    assert (condense["max_tokens"], answer["max_tokens"]) == (24, 64)
+    assert condense["stop"] == answer["stop"] == ["<|im_end|>"]
+    # OpenAI itself takes the newer name (langchain sends max_completion_tokens for max_tokens)
+    assert make_settings().model_limits(50) == {"max_tokens": 50}
+    assert chat_settings().model_limits(50) == {"extra_body": {"max_tokens": 50}}
 
 
 def test_model_declines_with_the_sentence_the_prompt_gives(chat_settings, fake_openai):
@@ -151,7 +166,7 @@ def test_condense_sends_clean_history_and_its_question_is_the_one_answered(chat_
     standalone = answerer.condense("Can unused ones be carried over?", HISTORY)
     assert standalone == "Can unused vacation days be carried over?"  # quotes removed
     (condense,) = fake_openai.chat_requests()
-    assert condense["stream"] is False
+    assert not condense.get("stream") and condense["max_tokens"] == 100
     assert "standalone question" in system_text(condense)
     assert user_text(condense).rstrip().endswith("Standalone question:")
     assert conversation_in(condense) == (
