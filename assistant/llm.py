@@ -6,9 +6,11 @@ wrong in words (server down, key rejected, timeout) instead of a stack trace.
 
 Every call is bounded: ``max_tokens`` (answer, rewrite) and the configured stop sequences.
 
-Retries: the openai client retries connection errors, 429 and 5xx ``max_retries`` times with
-backoff, before any token has arrived, so a retry never duplicates text. Once tokens have been
-yielded nothing is retried: an interrupted answer is reported as interrupted.
+Retries (``max_retries``, with backoff or the server's ``Retry-After``): connection errors,
+timeouts, 429 and 5xx, and a stream that opened but brought no words in time (see
+``ChatAnswerer.stream``; the follow-up rewrite leaves this to the openai client). A retry never
+duplicates text: once tokens have been yielded nothing is retried, and an interrupted answer is
+reported as such.
 """
 
 from __future__ import annotations
@@ -57,6 +59,32 @@ def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], 
 _HTTP_TIMEOUTS, _HTTP_TRANSPORT = _http_errors()
 
 
+class FirstTokenTimeout(TimeoutError):
+    """The stream is open but no words came in time."""
+
+
+def _retryable(exc: Exception) -> bool:
+    """Worth asking again: no connection, a timeout (before or inside the stream), 409, 429, 5xx;
+    not a refused key, an unknown model or a bad request."""
+    if isinstance(exc, (FirstTokenTimeout, openai.APIConnectionError, *_HTTP_TIMEOUTS, *_HTTP_TRANSPORT)):
+        return True
+    status = getattr(exc, "status_code", None)
+    return status is not None and (status in (408, 409, 429) or status >= 500)
+
+
+def _backoff(exc: Exception, attempt: int) -> float:
+    """Seconds before the next try: what the server asked for (``Retry-After``), else 0.5, 1, 2, ..."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    try:
+        if "retry-after-ms" in headers:
+            return min(float(headers["retry-after-ms"]) / 1000, 30.0)
+        if "retry-after" in headers:
+            return min(float(headers["retry-after"]), 30.0)
+    except ValueError:
+        pass
+    return min(0.5 * 2**attempt, 8.0)
+
+
 def _shown_url(url: str | None) -> str:
     """The base URL without any user:password part, safe to show and log."""
     parts = urlsplit(url or DEFAULT_BASE_URL)
@@ -82,10 +110,15 @@ class ChatAnswerer:
         self.model = settings.chat_model
         self.base_url = _shown_url(settings.openai_base_url)
         self.timeout_s = settings.request_timeout_s
+        self.retries = settings.max_retries
         common = {"model": settings.chat_model, "temperature": settings.temperature}
         client = settings.openai_client_kwargs()
+        # the answer's stream retries in ``stream`` (before the first words, whatever failed)
         self._llm = ChatOpenAI(
-            streaming=True, **common, **client, **settings.model_limits(settings.answer_max_tokens)
+            streaming=True,
+            **common,
+            **{**client, "max_retries": 0},
+            **settings.model_limits(settings.answer_max_tokens),
         )
         self._condenser = ChatOpenAI(
             **common, **client, **settings.model_limits(settings.condense_max_tokens)
@@ -116,28 +149,53 @@ class ChatAnswerer:
         return standalone or question
 
     def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
-        """Yield the answer's text deltas as the model writes them, with [n] markers."""
+        """Yield the answer's text deltas as the model writes them, with [n] markers.
+
+        The first words must come within ``request_timeout_s`` of the request, even from a
+        server that sends its headers at once and then reads the prompt in silence (llama.cpp)
+        or keeps the stream alive with empty chunks: otherwise the request is closed (so the
+        server stops working on it) and sent again, ``max_retries`` times. Once words are out,
+        each read may take ``request_timeout_s`` and nothing is retried."""
         messages = self.answer_messages(question, passages)
-        started = time.perf_counter()
-        chars = 0
-        try:
-            for chunk in self._llm.stream(messages):
-                text = _content_text(chunk.content)
-                if text:
-                    chars += len(text)
-                    yield text
-        except Exception as exc:
-            error = self._map_error(exc, "answer", started, streamed=chars > 0)
-            if error is exc:
-                raise
-            raise error from exc
-        log.info(
-            "answered with %s in %.2fs (%d passages, %d chars)",
-            self.model,
-            time.perf_counter() - started,
-            len(passages),
-            chars,
-        )
+        for attempt in range(self.retries + 1):
+            started = time.perf_counter()
+            chars = 0
+            chunks = self._llm.stream(messages)
+            try:
+                for chunk in chunks:
+                    text = _content_text(chunk.content)
+                    if text:
+                        chars += len(text)
+                        yield text
+                    elif not chars and time.perf_counter() - started > self.timeout_s:
+                        raise FirstTokenTimeout(f"no words within {self.timeout_s:g} s")
+            except Exception as exc:
+                chunks.close()  # the connection goes, and with it the server's work on this request
+                if not chars and attempt < self.retries and _retryable(exc):
+                    wait = _backoff(exc, attempt)
+                    log.info(
+                        "no answer from %s after %.1fs (%s): asking again in %.1fs (%d of %d)",
+                        self.model,
+                        time.perf_counter() - started,
+                        type(exc).__name__,
+                        wait,
+                        attempt + 1,
+                        self.retries,
+                    )
+                    time.sleep(wait)
+                    continue
+                error = self._map_error(exc, "answer", started, streamed=chars > 0)
+                if error is exc:
+                    raise
+                raise error from exc
+            log.info(
+                "answered with %s in %.2fs (%d passages, %d chars)",
+                self.model,
+                time.perf_counter() - started,
+                len(passages),
+                chars,
+            )
+            return
 
     # --- helpers -----------------------------------------------------------------------
     @staticmethod
@@ -160,7 +218,7 @@ class ChatAnswerer:
         Anything that is not a model-server problem (a bug) is returned unchanged to be raised.
         """
         url, status = self.base_url, getattr(exc, "status_code", None)
-        if isinstance(exc, (openai.APITimeoutError, *_HTTP_TIMEOUTS)):
+        if isinstance(exc, (openai.APITimeoutError, FirstTokenTimeout, *_HTTP_TIMEOUTS)):
             kind = "timeout"
             message = (
                 f"The language model server at {url} did not answer within {self.timeout_s:g} s. "

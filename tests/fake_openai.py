@@ -195,11 +195,13 @@ class Recorded:
 class FakeOpenAI:
     """The fake server's state. Change the attributes in a test; ``reset()`` restores defaults.
 
-        Misbehaviours apply to ``/v1/chat/completions`` only (embeddings always answer):
-        ``status``: answer with this HTTP status and an OpenAI-style error body (``status_times``:
-        only for the first N chat requests, then normally); ``api_key``: demand this bearer token,
-        else 401; ``hang_s``: wait this long before answering (``hang_after_chunks``: stream that many
-        chunks first, then wait); ``json_mode`` False: refuse ``response_format`` with a 400. A wait
+    Misbehaviours apply to ``/v1/chat/completions`` only (embeddings always answer):
+    ``status``: answer with this HTTP status and an OpenAI-style error body (``status_times``:
+    only for the first N chat requests, then normally); ``api_key``: demand this bearer token,
+    else 401; ``hang_s``: wait this long before answering (``hang_after_chunks``: send the headers
+    and that many chunks first, as llama.cpp does while it reads the prompt; ``hang_times``: only
+    the first N requests hang; ``keepalive_s``: meanwhile send an empty chunk that often);
+    ``json_mode`` False: refuse ``response_format`` with a 400. A wait
     ends early when the client hangs up or the server stops.
     """
 
@@ -209,6 +211,8 @@ class FakeOpenAI:
     api_key: str | None = None
     hang_s: float = 0.0
     hang_after_chunks: int | None = None
+    hang_times: int | None = None  # only the first N chat requests hang
+    keepalive_s: float | None = None  # while a stream hangs, an empty chunk this often
     json_mode: bool = True  # False: refuse response_format with a 400, as some servers do
     embedding_dim: int = 256
     retry_after_ms: int = 5  # sent with 429/5xx so the client's backoff does not slow tests
@@ -220,6 +224,8 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._failures = 0
+        self._hung = 0
+        self.abandoned = 0  # streams the client hung up on before their end
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.app = self._build_app()
@@ -233,8 +239,19 @@ class FakeOpenAI:
         defaults = FakeOpenAI.__dataclass_fields__
         with self._lock:
             self.reply = QuotingModel()
-            for name in ("status", "status_times", "api_key", "hang_s", "hang_after_chunks", "json_mode"):
+            for name in (
+                "status",
+                "status_times",
+                "api_key",
+                "hang_s",
+                "hang_after_chunks",
+                "hang_times",
+                "keepalive_s",
+                "json_mode",
+            ):
                 setattr(self, name, defaults[name].default)
+            self.abandoned = 0
+            self._hung = 0
             self.embedding_dim = defaults["embedding_dim"].default
             self.requests = []
             self._failures = 0
@@ -323,7 +340,10 @@ class FakeOpenAI:
         @app.post("/v1/chat/completions")
         async def chat(request: Request) -> Response:
             body = await recorded(request)
-            if self.hang_s and self.hang_after_chunks is None:
+            with self._lock:
+                hang = bool(self.hang_s) and (self.hang_times is None or self._hung < self.hang_times)
+                self._hung += hang
+            if hang and self.hang_after_chunks is None:
                 await self._wait(self.hang_s, request)
             refusal = self._refusal(request)
             if refusal is not None:
@@ -336,7 +356,7 @@ class FakeOpenAI:
             if not body.get("stream"):
                 return JSONResponse(_completion(cid, model, text))
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(self._sse(cid, model, text, usage), media_type="text/event-stream")
+            return StreamingResponse(self._sse(cid, model, text, usage, hang), media_type="text/event-stream")
 
         @app.post("/v1/embeddings")
         async def embeddings(request: Request) -> Response:
@@ -367,8 +387,18 @@ class FakeOpenAI:
 
         return app
 
-    async def _sse(self, cid: str, model: str, text: str, usage: bool):
-        """OpenAI's stream: a role chunk, content chunks, a finish chunk, usage, ``[DONE]``."""
+    async def _sse(self, cid: str, model: str, text: str, usage: bool, hang: bool):
+        """OpenAI's stream: a role chunk, content chunks, a finish chunk, usage, ``[DONE]``;
+        ``abandoned`` counts the streams whose client hung up before their end."""
+        try:
+            async for event in self._events(cid, model, text, usage, hang):
+                yield event
+        except (asyncio.CancelledError, GeneratorExit):
+            with self._lock:
+                self.abandoned += 1
+            raise
+
+    async def _events(self, cid: str, model: str, text: str, usage: bool, hang: bool):
 
         def event(delta: dict, finish: str | None = None, **extra: Any) -> str:
             chunk = {
@@ -385,8 +415,14 @@ class FakeOpenAI:
         yield event({"role": "assistant", "content": ""})
         # pieces like a BPE tokenizer's: a word with its leading space ("Employees", " get", " [1].")
         for i, piece in enumerate(re.findall(r"\s*\S+|\s+$", text)):
-            if self.hang_after_chunks is not None and i == self.hang_after_chunks:
-                await self._wait(self.hang_s)
+            if hang and self.hang_after_chunks is not None and i == self.hang_after_chunks:
+                if self.keepalive_s:  # a server that keeps the stream alive but writes nothing
+                    deadline = time.monotonic() + self.hang_s
+                    while time.monotonic() < deadline and not self._stopping.is_set():
+                        await self._wait(self.keepalive_s)
+                        yield event({"content": ""})
+                else:
+                    await self._wait(self.hang_s)
             yield event({"content": piece})
         yield event({}, "stop")
         if usage:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import pytest
 
@@ -260,6 +261,37 @@ def test_server_that_stops_mid_answer_times_out_without_retrying(chat_settings, 
     assert info.value.kind == "timeout"
     assert info.value.user_message.startswith("The answer was interrupted.")
     assert len(fake_openai.chat_requests()) == 1  # tokens were out: no retry, no repeated text
+
+
+def abandoned(fake_openai, n: int) -> int:
+    """The fake's count of streams closed by the client, once it has seen ``n`` (or 5 s)."""
+    deadline = time.monotonic() + 5
+    while fake_openai.abandoned < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return fake_openai.abandoned
+
+
+def test_a_stream_that_opens_but_stays_silent_is_closed_and_asked_again(chat_settings, fake_openai):
+    # headers and a role chunk at once, then silence (llama.cpp reading a long prompt)
+    fake_openai.hang_s, fake_openai.hang_after_chunks, fake_openai.hang_times = 30, 0, 1
+    answerer = ChatAnswerer(chat_settings(request_timeout_s=1, max_retries=1))
+    _, text = answer_text(answerer, "How many vacation days do employees get?")
+    assert text == "Employees get 25 vacation days per year [1]."
+    assert len(fake_openai.chat_requests()) == 2
+    assert abandoned(fake_openai, 1) == 1  # the silent request was closed, not left running
+
+
+def test_a_stream_kept_alive_without_words_meets_the_first_token_deadline(chat_settings, fake_openai):
+    # empty chunks every 0.2 s: no read ever times out, yet no word comes
+    fake_openai.hang_s, fake_openai.hang_after_chunks, fake_openai.keepalive_s = 30, 0, 0.2
+    answerer = ChatAnswerer(chat_settings(request_timeout_s=1, max_retries=1))
+    started = time.monotonic()
+    error = failure(answerer)
+    assert error.kind == "timeout" and not error.user_message.startswith("The answer was interrupted")
+    assert "1 s" in error.user_message
+    assert time.monotonic() - started < 10  # two attempts of about a second, not the 30 s hang
+    assert len(fake_openai.chat_requests()) == 2
+    assert abandoned(fake_openai, 2) == 2
 
 
 def test_wrong_api_key(chat_settings, fake_openai, caplog):
