@@ -15,6 +15,7 @@ from assistant.errors import AnswerError
 from assistant.history import clean_history
 from assistant.models import Answer, Confidence, Passage, Timings
 from assistant.prompts import DECLINE_TEXT
+from assistant.refusals import is_refusal
 from assistant.retrieval import HybridRetriever
 from kb.access import Scope
 from kb.settings import Settings, load_settings
@@ -48,10 +49,6 @@ def make_answerer(settings: Settings, kb: KnowledgeBase) -> Answerer:
     from assistant.extractive import ExtractiveAnswerer
 
     return ExtractiveAnswerer(kb.embeddings, settings)
-
-
-def is_decline(text: str) -> bool:
-    return text.strip().startswith(DECLINE_TEXT)
 
 
 class Assistant:
@@ -150,7 +147,8 @@ class Assistant:
             parts.append(tail)
             yield tail
         text = "".join(parts).strip()
-        declined = is_decline(text) or not text
-        citations = [] if declined else build_citations(text, passages)
+        citations = build_citations(text, passages)
+        declined = is_refusal(text, cites=bool(citations))
+        citations = [] if declined else citations
         reason = "not_in_documents" if declined else None
         yield finish(text, declined=declined, decline_reason=reason, citations=citations, passages=passages)

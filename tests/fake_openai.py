@@ -225,7 +225,7 @@ class FakeOpenAI:
         self._stopping = threading.Event()
         self._failures = 0
         self._hung = 0
-        self.abandoned = 0  # streams the client hung up on before their end
+        self.abandoned: list[dict] = []  # bodies of the streams the client hung up on before their end
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.app = self._build_app()
@@ -250,7 +250,7 @@ class FakeOpenAI:
                 "json_mode",
             ):
                 setattr(self, name, defaults[name].default)
-            self.abandoned = 0
+            self.abandoned = []
             self._hung = 0
             self.embedding_dim = defaults["embedding_dim"].default
             self.requests = []
@@ -356,7 +356,9 @@ class FakeOpenAI:
             if not body.get("stream"):
                 return JSONResponse(_completion(cid, model, text))
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(self._sse(cid, model, text, usage, hang), media_type="text/event-stream")
+            return StreamingResponse(
+                self._sse(cid, model, text, usage, hang, body), media_type="text/event-stream"
+            )
 
         @app.post("/v1/embeddings")
         async def embeddings(request: Request) -> Response:
@@ -387,7 +389,7 @@ class FakeOpenAI:
 
         return app
 
-    async def _sse(self, cid: str, model: str, text: str, usage: bool, hang: bool):
+    async def _sse(self, cid: str, model: str, text: str, usage: bool, hang: bool, body: dict):
         """OpenAI's stream: a role chunk, content chunks, a finish chunk, usage, ``[DONE]``;
         ``abandoned`` counts the streams whose client hung up before their end."""
         try:
@@ -395,7 +397,7 @@ class FakeOpenAI:
                 yield event
         except (asyncio.CancelledError, GeneratorExit):
             with self._lock:
-                self.abandoned += 1
+                self.abandoned.append(body)
             raise
 
     async def _events(self, cid: str, model: str, text: str, usage: bool, hang: bool):

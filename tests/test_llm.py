@@ -263,12 +263,18 @@ def test_server_that_stops_mid_answer_times_out_without_retrying(chat_settings, 
     assert len(fake_openai.chat_requests()) == 1  # tokens were out: no retry, no repeated text
 
 
-def abandoned(fake_openai, n: int) -> int:
-    """The fake's count of streams closed by the client, once it has seen ``n`` (or 5 s)."""
+def abandoned(fake_openai, n: int) -> list[int]:
+    """Which of this test's chat requests (by position) the client hung up on, once the fake
+    has seen ``n`` of them (or after 5 s)."""
+
+    def closed() -> list[int]:
+        gone = fake_openai.abandoned
+        return [i for i, b in enumerate(fake_openai.chat_requests()) if any(b is g for g in gone)]
+
     deadline = time.monotonic() + 5
-    while fake_openai.abandoned < n and time.monotonic() < deadline:
+    while len(closed()) < n and time.monotonic() < deadline:
         time.sleep(0.05)
-    return fake_openai.abandoned
+    return closed()
 
 
 def test_a_stream_that_opens_but_stays_silent_is_closed_and_asked_again(chat_settings, fake_openai):
@@ -278,7 +284,7 @@ def test_a_stream_that_opens_but_stays_silent_is_closed_and_asked_again(chat_set
     _, text = answer_text(answerer, "How many vacation days do employees get?")
     assert text == "Employees get 25 vacation days per year [1]."
     assert len(fake_openai.chat_requests()) == 2
-    assert abandoned(fake_openai, 1) == 1  # the silent request was closed, not left running
+    assert abandoned(fake_openai, 1) == [0]  # the silent request was closed, not left running
 
 
 def test_a_stream_kept_alive_without_words_meets_the_first_token_deadline(chat_settings, fake_openai):
@@ -291,7 +297,7 @@ def test_a_stream_kept_alive_without_words_meets_the_first_token_deadline(chat_s
     assert "1 s" in error.user_message
     assert time.monotonic() - started < 10  # two attempts of about a second, not the 30 s hang
     assert len(fake_openai.chat_requests()) == 2
-    assert abandoned(fake_openai, 2) == 2
+    assert abandoned(fake_openai, 2) == [0, 1]
 
 
 def test_wrong_api_key(chat_settings, fake_openai, caplog):
@@ -400,6 +406,49 @@ def test_model_decline_is_marked_declined(chat_settings, fake_openai):
     _, answer = run(assistant, "How many vacation days do employees get?")
     assert answer.declined and answer.citations == []
     assert len(fake_openai.chat_requests()) == 1
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The passages do not mention how many vacation days employees get.",
+        "I'm sorry, but I couldn't find that information in the documents.",
+        "There is no information about vacation days in the provided passages.",
+        "The number of vacation days is not specified.",
+        "",
+    ],
+)
+def test_a_refusal_in_other_words_is_a_refusal(chat_settings, fake_openai, reply):
+    fake_openai.reply = lambda body: reply
+    _, answer = run(corpus_assistant(chat_settings(), DOCS), "How many vacation days do employees get?")
+    assert answer.declined and answer.decline_reason == "not_in_documents" and answer.citations == []
+
+
+def test_a_partial_answer_keeps_its_citation_and_says_what_is_missing(chat_settings, fake_openai):
+    fake_openai.reply = lambda body: (
+        "I could not find the answer in the documents for part-time staff. "
+        "Full-time employees get 25 vacation days per year [1]."
+    )
+    _, answer = run(corpus_assistant(chat_settings(), DOCS), "How many vacation days do part-timers get?")
+    assert not answer.declined and [c.passage.source for c in answer.citations] == ["leave.md"]
+    assert "could not find the answer" in answer.text  # what is missing, in its own words
+
+
+def test_refusal_phrases():
+    from assistant.refusals import is_refusal, says_not_found
+
+    for text in (
+        "It does not say when the results were presented.",
+        "The documents don't contain the budget.",
+        "I do not know.",
+        "Unable to determine the date from the passages.",
+    ):
+        assert says_not_found(text) and is_refusal(text, cites=False), text
+    assert not is_refusal(
+        "The documents do not mention part-timers; full-timers get 25 days [1].", cites=True
+    )
+    for text in ("Employees get 25 vacation days [1].", "Nothing was lost: the backups hold 30 days."):
+        assert not says_not_found(text), text
 
 
 def test_follow_up_is_condensed_and_the_standalone_question_is_used(chat_settings, fake_openai):
