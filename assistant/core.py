@@ -36,8 +36,11 @@ class Answerer(Protocol):
 
     def condense(self, question: str, history: list[dict]) -> str: ...
 
-    def stream(self, question: str, passages: list[Passage]) -> Iterator[str | Confidence]:
-        """The answer's text in pieces with [n] markers; it may also yield its ``Confidence``."""
+    def stream(
+        self, question: str, passages: list[Passage], asked: str | None = None
+    ) -> Iterator[str | Confidence]:
+        """The answer's text in pieces with [n] markers; it may also yield its ``Confidence``.
+        ``asked``: the user's own words when ``question`` is a rewrite of a follow-up."""
         ...
 
 
@@ -120,7 +123,7 @@ class Assistant:
         filt = MarkerFilter({p.n for p in passages})
         parts: list[str] = []
         try:
-            for delta in self.answerer.stream(standalone, passages):
+            for delta in self.answerer.stream(standalone, passages, asked=question):
                 if isinstance(delta, Confidence):
                     base["confidence"] = float(delta)
                     continue

@@ -781,7 +781,10 @@ class ExtractiveAnswerer:
             threshold=getattr(self.settings, "extractive_min_confidence", None),
         )
 
-    def stream(self, question: str, passages: list[Passage]) -> Iterator[str | Confidence]:
+    def stream(
+        self, question: str, passages: list[Passage], asked: str | None = None
+    ) -> Iterator[str | Confidence]:
+        """``asked`` is not used: the offline rewrite keeps the user's words."""
         result = self.answer(question, passages)
         yield Confidence(round(result.confidence, 4))
         yield from result_deltas(result)

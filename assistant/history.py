@@ -1,4 +1,6 @@
-"""Chat history as the answerers see it: only real user/assistant turns, plain text, the last few.
+"""Chat history as the answerers see it: only real user/assistant turns, plain text, the last few;
+and whether a follow-up needs the conversation at all, and whether a model's rewrite of it can be
+trusted.
 
 The web UI's history holds more than the conversation: an assistant message with a ``metadata``
 title (a collapsible "Sources" block), file and component messages, citation markers that point
@@ -11,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from kb.terms import terms
 
 MAX_HISTORY_MESSAGES = 6  # three exchanges: enough to resolve "it" / "that policy"
 MAX_MESSAGE_CHARS = 1500  # a long earlier answer is cut; its start says what it was about
@@ -76,3 +80,36 @@ def clean_history(
             text = text[:MAX_MESSAGE_CHARS].rstrip() + " …"
         cleaned.append({"role": role, "content": text})
     return cleaned[-max_messages:] if max_messages > 0 else []
+
+
+# Words that point back into the conversation ("when did *they* present *it*?").
+_ANAPHORS = frozenset(
+    "it its it's they them their theirs this that these those he him his she her hers there then "
+    "such same former latter one ones".split()
+)
+_ELLIPTICAL = re.compile(r"^\s*(and|but|also|so|or|what about|how about|and what|why not)\b", re.IGNORECASE)
+_QUESTION_START = re.compile(
+    r"^\s*(what|who|whom|whose|when|where|why|how|which|is|are|was|were|do|does|did|can|could|"
+    r"should|would|will|has|have|had|may|might|must|shall|list|name|give|tell|describe|explain)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[\w']+")
+
+
+def depends_on_conversation(question: str) -> bool:
+    """Whether a follow-up needs the conversation to be understood: it points back ("they",
+    "that policy"), starts mid-thought ("And the office?"), or is too short to stand alone."""
+    words = [w.lower() for w in _WORD.findall(question)]
+    return len(words) <= 2 or bool(_ELLIPTICAL.match(question)) or any(w in _ANAPHORS for w in words)
+
+
+def acceptable_rewrite(question: str, rewrite: str) -> bool:
+    """A model's standalone version of ``question`` is kept only if it is a question and keeps
+    every content word the user wrote (models also answer, invent, or drop what was asked)."""
+    rewrite = rewrite.strip()
+    if not rewrite or len(rewrite) > 3 * len(question) + 300:
+        return False
+    if not (rewrite.endswith("?") or _QUESTION_START.match(rewrite)):
+        return False
+    own = {t for t in terms(question) if t not in _ANAPHORS}
+    return own <= set(terms(rewrite))

@@ -27,15 +27,21 @@ from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
 from assistant.errors import AnswerError
-from assistant.history import clean_history
+from assistant.history import acceptable_rewrite, clean_history, depends_on_conversation
 from assistant.models import Passage
-from assistant.prompts import ANSWER_PROMPT, CONDENSE_PROMPT, format_conversation, format_passages
+from assistant.prompts import (
+    ANSWER_PROMPT,
+    CONDENSE_PROMPT,
+    format_asked,
+    format_conversation,
+    format_passages,
+)
 from kb.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-_QUESTION_PREFIX = re.compile(r"^\s*(standalone question|question)\s*:\s*", re.IGNORECASE)
+_QUESTION_PREFIX = re.compile(r"^\s*(standalone question|question|user)\s*:\s*", re.IGNORECASE)
 
 
 def _http_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
@@ -126,9 +132,11 @@ class ChatAnswerer:
 
     # --- Answerer protocol ------------------------------------------------------------
     def condense(self, question: str, history: list[dict]) -> str:
-        """Rewrite a follow-up into a standalone question; no history, no model call."""
+        """Rewrite a follow-up into a standalone question. No model call when there is no
+        history or the question stands alone; a rewrite that is not a question, or drops what
+        the user asked, gives way to the offline rewrite (``assistant.extractive.condense``)."""
         turns = clean_history(history)
-        if not turns:
+        if not turns or not depends_on_conversation(question):
             return question
         messages = CONDENSE_PROMPT.format_messages(conversation=format_conversation(turns), question=question)
         started = time.perf_counter()
@@ -146,9 +154,14 @@ class ChatAnswerer:
             time.perf_counter() - started,
             len(turns),
         )
-        return standalone or question
+        if acceptable_rewrite(question, standalone):
+            return standalone
+        from assistant.extractive import condense as offline_condense
 
-    def stream(self, question: str, passages: Sequence[Passage]) -> Iterator[str]:
+        log.info("the model's rewrite was not kept (not a question, or it dropped the user's words)")
+        return offline_condense(question, turns)
+
+    def stream(self, question: str, passages: Sequence[Passage], asked: str | None = None) -> Iterator[str]:
         """Yield the answer's text deltas as the model writes them, with [n] markers.
 
         The first words must come within ``request_timeout_s`` of the request, even from a
@@ -156,7 +169,7 @@ class ChatAnswerer:
         or keeps the stream alive with empty chunks: otherwise the request is closed (so the
         server stops working on it) and sent again, ``max_retries`` times. Once words are out,
         each read may take ``request_timeout_s`` and nothing is retried."""
-        messages = self.answer_messages(question, passages)
+        messages = self.answer_messages(question, passages, asked)
         for attempt in range(self.retries + 1):
             started = time.perf_counter()
             chars = 0
@@ -199,9 +212,14 @@ class ChatAnswerer:
 
     # --- helpers -----------------------------------------------------------------------
     @staticmethod
-    def answer_messages(question: str, passages: Sequence[Passage]) -> list[BaseMessage]:
-        """The exact messages sent for an answer (tests and the evaluation read them)."""
-        return ANSWER_PROMPT.format_messages(passages=format_passages(passages), question=question)
+    def answer_messages(
+        question: str, passages: Sequence[Passage], asked: str | None = None
+    ) -> list[BaseMessage]:
+        """The exact messages sent for an answer (tests and the evaluation read them). ``asked``:
+        the user's own words, sent beside a rewritten follow-up (a rewrite can miss a nuance)."""
+        return ANSWER_PROMPT.format_messages(
+            passages=format_passages(passages), question=question, asked=format_asked(question, asked)
+        )
 
     @staticmethod
     def _clean_question(text: str) -> str:

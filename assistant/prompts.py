@@ -44,7 +44,7 @@ ANSWER_USER = """\
 {passages}
 </passages>
 
-Question: {question}"""
+{asked}Question: {question}"""
 
 ANSWER_PROMPT = ChatPromptTemplate.from_messages([("system", ANSWER_SYSTEM), ("human", ANSWER_USER)]).partial(
     decline=DECLINE_TEXT
@@ -90,6 +90,13 @@ def format_passage(passage: Passage) -> str:
 
 def format_passages(passages: Sequence[Passage]) -> str:
     return "\n\n".join(format_passage(p) for p in passages)
+
+
+def format_asked(question: str, asked: str | None) -> str:
+    """The line that gives the user's own words of a rewritten follow-up, or nothing."""
+    if not asked or asked.strip() == question.strip():
+        return ""
+    return f"(In the conversation the user asked: {_neutralise_tags(asked.strip())})\n"
 
 
 def format_conversation(history: Sequence[dict[str, str]]) -> str:

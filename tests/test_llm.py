@@ -160,6 +160,51 @@ def test_condense_without_history_makes_no_request(chat_settings, fake_openai):
     assert fake_openai.requests == []
 
 
+def test_a_question_that_stands_alone_is_not_rewritten(chat_settings, fake_openai):
+    answerer = ChatAnswerer(chat_settings())
+    question = "Where is the office guide kept?"
+    assert answerer.condense(question, HISTORY) == question
+    assert fake_openai.requests == []  # no model call at all
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        "Employees presented the vacation results in 2019.",  # a statement, invented
+        "How many vacation days do employees get?",  # drops what was asked ("carried over")
+    ],
+)
+def test_a_rewrite_that_is_no_question_or_drops_the_users_words_gives_way_to_the_offline_one(
+    chat_settings, fake_openai, rewrite
+):
+    from assistant.extractive import condense as offline
+
+    fake_openai.reply = QuotingModel(standalone=rewrite)
+    question = "Can unused ones be carried over?"
+    got = ChatAnswerer(chat_settings()).condense(question, HISTORY)
+    assert got == offline(question, HISTORY) and got != rewrite
+    assert len(fake_openai.chat_requests()) == 1
+
+
+def test_a_rewrite_with_a_speaker_prefix_is_cleaned_and_kept(chat_settings, fake_openai):
+    fake_openai.reply = QuotingModel(standalone="User: Can unused vacation days be carried over?")
+    got = ChatAnswerer(chat_settings()).condense("Can unused ones be carried over?", HISTORY)
+    assert got == "Can unused vacation days be carried over?"
+
+
+def test_the_answerer_reads_the_users_own_words_beside_the_rewrite(chat_settings, fake_openai):
+    answerer = ChatAnswerer(chat_settings())
+    rewrite, asked = "Can unused vacation days be carried over?", "Can unused ones be carried over?"
+    answer_text_with = list(answerer.stream(rewrite, PASSAGES, asked=asked))
+    assert answer_text_with
+    (body,) = fake_openai.chat_requests()
+    assert question_in(body) == rewrite
+    assert f"(In the conversation the user asked: {asked})" in user_text(body)
+    fake_openai.reset()
+    list(answerer.stream(rewrite, PASSAGES, asked=rewrite))  # not rewritten: no second line
+    assert "In the conversation" not in user_text(fake_openai.chat_requests()[0])
+
+
 def test_condense_sends_clean_history_and_its_question_is_the_one_answered(chat_settings, fake_openai):
     fake_openai.reply = QuotingModel(standalone='"Can unused vacation days be carried over?"')
     answerer = ChatAnswerer(chat_settings())
