@@ -1,13 +1,16 @@
 """Citation checking: every [n] in an answer must name a retrieved passage.
 
 Markers that point at no passage are dropped *while streaming* (``MarkerFilter``), so what the
-user sees live is what the final answer says. Each cited passage gets the sentence of it that
-best supports the answer, for highlighting.
+user sees live is what the final answer says. The other ways models cite ("(1)", "passage 2",
+"[Passage 2, 3]", a source's file name) become [n] markers in the final answer
+(``normalize_citations``). Each cited passage gets the sentence of it that best supports the
+answer, for highlighting.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from assistant.models import Citation, Passage
 from assistant.text import split_sentences
@@ -26,6 +29,44 @@ def _rewrite(match: re.Match, valid: set[int]) -> str:
 def clean_markers(text: str, valid: set[int]) -> str:
     """Remove [n] markers (or the invalid numbers in [n, m]) that name no passage."""
     return _MARKER.sub(lambda m: _rewrite(m, valid), text)
+
+
+_NUMBERS = r"\d{1,2}(?:\s*(?:,|and|&)\s*\d{1,2})*"
+# "(passage 2)", "[Passage 2, 3]", "(source 1)"
+_NAMED_IN_BRACKETS = re.compile(
+    rf"\s?[\(\[]\s*(?:passages?|sources?|documents?)\s+({_NUMBERS})\s*[\)\]]", re.IGNORECASE
+)
+# "passage 2" in running text (kept, with a marker after it)
+_NAMED = re.compile(r"\bpassages?\s+(\d{1,2})\b(?!\s*\[\d)", re.IGNORECASE)
+# "(1)", "(1, 2)" at the end of a claim (not "(2019)": passage numbers are small)
+_PARENS = re.compile(r"(?<=\S)[ \t]?\((\d{1,2}(?:\s*,\s*\d{1,2})*)\)(?=[\s.,;:!?)]|$)")
+
+
+def normalize_citations(text: str, passages: Sequence[Passage]) -> str:
+    """The answer with the other common ways of citing a passage written as [n] markers (only
+    numbers and file names of passages that were given count)."""
+    valid = {p.n for p in passages}
+
+    def markers(numbers: str) -> str | None:
+        kept = [n for n in (int(x) for x in re.findall(r"\d+", numbers)) if n in valid]
+        return "".join(f"[{n}]" for n in dict.fromkeys(kept)) or None
+
+    text = _NAMED_IN_BRACKETS.sub(
+        lambda m: (" " + markers(m.group(1))) if markers(m.group(1)) else m.group(0), text
+    )
+    text = _NAMED.sub(
+        lambda m: f"{m.group(0)} [{m.group(1)}]" if int(m.group(1)) in valid else m.group(0), text
+    )
+    text = _PARENS.sub(lambda m: (" " + markers(m.group(1))) if markers(m.group(1)) else m.group(0), text)
+    by_name: dict[str, int] = {}
+    for p in sorted(passages, key=lambda p: p.n):
+        for name in (p.source, p.source.rsplit("/", 1)[-1]):
+            by_name.setdefault(name, p.n)
+    for name in sorted(by_name, key=len, reverse=True):
+        n, quoted = by_name[name], re.escape(name)
+        text = re.sub(rf"\s?[\(\[]\s*{quoted}\s*[\)\]]", f" [{n}]", text)
+        text = re.sub(rf"(?<![\w/.-]){quoted}(?![\w.-])(?!\s*\[\d)", f"{name} [{n}]", text)
+    return text
 
 
 def cited_numbers(text: str) -> list[int]:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from assistant.citations import MarkerFilter, build_citations
+from assistant.citations import MarkerFilter, build_citations, normalize_citations
 from assistant.errors import AnswerError
 from assistant.history import clean_history
 from assistant.models import Answer, Confidence, Passage, Timings
@@ -149,7 +149,7 @@ class Assistant:
         if tail:
             parts.append(tail)
             yield tail
-        text = "".join(parts).strip()
+        text = normalize_citations("".join(parts).strip(), passages)
         citations = build_citations(text, passages)
         declined = is_refusal(text, cites=bool(citations))
         citations = [] if declined else citations

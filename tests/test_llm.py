@@ -479,6 +479,33 @@ def test_a_partial_answer_keeps_its_citation_and_says_what_is_missing(chat_setti
     assert "could not find the answer" in answer.text  # what is missing, in its own words
 
 
+def test_the_other_ways_models_cite_become_markers():
+    from assistant.citations import normalize_citations
+
+    given = [LEAVE, OFFICE]  # n=1 hr/leave.md, n=2 office.pdf
+    cases = {
+        "Employees get 25 days (1).": "Employees get 25 days [1].",
+        "Employees get 25 days (1, 2); the office is open.": "Employees get 25 days [1][2]; the office is open.",
+        "It says so (passage 2) and [Passage 1, 2].": "It says so [2] and [1][2].",
+        "According to passage 2, the office opens at 8.": "According to passage 2 [2], the office opens at 8.",
+        "As leave.md says, 25 days.": "As leave.md [1] says, 25 days.",
+        "Leave is 25 days (hr/leave.md).": "Leave is 25 days [1].",
+        # unchanged: list numbering, years, numbers of no passage, markers already there
+        "(1) Ask your manager.": "(1) Ask your manager.",
+        "Opened in 2019 (2019) with (7) desks.": "Opened in 2019 (2019) with (7) desks.",
+        "Already cited [1].": "Already cited [1].",
+    }
+    for text, expected in cases.items():
+        assert normalize_citations(text, given) == expected, text
+
+
+def test_an_answer_citing_its_own_way_gets_its_sources(chat_settings, fake_openai):
+    fake_openai.reply = lambda body: "Employees get 25 vacation days per year (passage 1)."
+    _, answer = run(corpus_assistant(chat_settings(), DOCS), "How many vacation days do employees get?")
+    assert answer.text == "Employees get 25 vacation days per year [1]."
+    assert not answer.declined and [c.passage.source for c in answer.citations] == ["leave.md"]
+
+
 def test_refusal_phrases():
     from assistant.refusals import is_refusal, says_not_found
 
