@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from assistant.citations import MarkerFilter, build_citations, normalize_citations
+from assistant.claims import check_claims, verdict_of
 from assistant.errors import AnswerError
 from assistant.history import clean_history
 from assistant.models import Answer, Confidence, Passage, Timings
@@ -27,6 +28,7 @@ NOTHING_RELEVANT = (
     DECLINE_TEXT + " Nothing in the knowledge base is close enough to the question; try other words, "
     "or ask staff to add the document that holds the answer."
 )
+UNVERIFIED_REPLACED = "The model's answer could not be matched to the documents, so here is what they say: "
 EMPTY_INDEX = "The knowledge base is empty: nothing has been ingested yet. Ask staff to add documents."
 
 
@@ -60,6 +62,7 @@ class Assistant:
         self.kb = kb
         self.retriever = HybridRetriever(kb, settings)
         self.answerer = answerer or make_answerer(settings, kb)
+        self._extractive: Any = None  # the fallback for unverified model answers, made on first use
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Assistant:
@@ -151,7 +154,35 @@ class Assistant:
             yield tail
         text = normalize_citations("".join(parts).strip(), passages)
         citations = build_citations(text, passages)
-        declined = is_refusal(text, cites=bool(citations))
-        citations = [] if declined else citations
-        reason = "not_in_documents" if declined else None
-        yield finish(text, declined=declined, decline_reason=reason, citations=citations, passages=passages)
+        if is_refusal(text, cites=bool(citations)):
+            yield finish(text, declined=True, decline_reason="not_in_documents", passages=passages)
+            return
+        support = check_claims(text, passages)
+        verdict = verdict_of(support)
+        if verdict == "unverified" and self.settings.unverified_answers == "extractive":
+            yield self._quoted_instead(standalone, passages, finish)
+            return
+        yield finish(text, citations=citations, passages=passages, support=support, verdict=verdict)
+
+    def _quoted_instead(
+        self, question: str, passages: list[Passage], finish: Callable[..., Answer]
+    ) -> Answer:
+        """The offline answer in place of a model answer none of whose claims the passages hold
+        (``ASSISTANT_UNVERIFIED_ANSWERS=extractive``); it declines when they do not answer."""
+        from assistant.extractive import ExtractiveAnswerer
+
+        if self._extractive is None:
+            self._extractive = ExtractiveAnswerer(self.kb.embeddings, self.settings)
+        result = self._extractive.answer(question, passages)
+        if result.declined:
+            return finish(result.text, declined=True, decline_reason="not_in_documents", passages=passages)
+        text = UNVERIFIED_REPLACED + result.text
+        support = check_claims(text, passages)
+        return finish(
+            text,
+            citations=build_citations(text, passages),
+            passages=passages,
+            support=support,
+            verdict=verdict_of(support),
+            confidence=result.confidence,
+        )

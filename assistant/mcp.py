@@ -33,7 +33,7 @@ from mcp_types import ListResourcesResult, PaginatedRequestParams, Resource, Too
 from pydantic import BaseModel, Field
 
 from assistant.core import Assistant
-from assistant.models import Answer, DeclineReason, Passage, document_url, file_url
+from assistant.models import Answer, DeclineReason, Passage, Verdict, document_url, file_url
 from kb.access import Scope, collection_of, valid_collection
 from kb.store import DocumentRecord
 
@@ -84,6 +84,10 @@ class AskResult(BaseModel):
     declined: bool = Field(description="True when the documents do not hold the answer.")
     decline_reason: DeclineReason | None = None
     confidence: float | None = Field(None, description="0..1, the offline answerer's; None for a model.")
+    verdict: Verdict | None = Field(
+        None, description="Do the cited passages hold its claims: supported, partly_supported, unverified."
+    )
+    unsupported: list[str] = Field(description="Sentences of the answer no cited passage holds.")
     citations: list[CitationOut]
     narrowed_to: list[str] = Field(description="The collections the question was limited to.")
     mode: str = Field(description="extractive (no language model) or openai.")
@@ -303,6 +307,8 @@ def ask_result(answer: Answer, base: str | None) -> AskResult:
         declined=answer.declined,
         decline_reason=answer.decline_reason,
         confidence=answer.confidence,
+        verdict=answer.verdict,
+        unsupported=[s.text for s in answer.support if s.claim and not s.supported],
         citations=[
             CitationOut(
                 n=c.n,

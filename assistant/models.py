@@ -64,6 +64,20 @@ class Timings(BaseModel):
     total_s: float = 0.0
 
 
+class SentenceSupport(BaseModel):
+    """One sentence of an answer and whether the passages it cites hold it (``assistant.claims``)."""
+
+    text: str
+    cites: list[int] = Field(default_factory=list, description="The [n] markers in the sentence.")
+    claim: bool = True  # False: it only says what the documents do not hold
+    supported: bool = False
+    missing: list[str] = Field(default_factory=list, description="Numbers and names no cited passage holds.")
+    coverage: float = 0.0  # share of its content terms the passages hold
+
+
+Verdict = Literal["supported", "partly_supported", "unverified"]
+
+
 class Confidence(float):
     """How sure an answerer is that its passages answer the question (0..1), yielded among its
     text deltas by an answerer that can tell (the extractive one); a model cannot."""
@@ -80,6 +94,8 @@ class Answer(BaseModel):
     decline_reason: DeclineReason | None = None
     confidence: float | None = None  # the extractive answerer's; None for a model
     citations: list[Citation] = Field(default_factory=list)
+    support: list[SentenceSupport] = Field(default_factory=list)  # each sentence, checked
+    verdict: Verdict | None = None  # None: declined, or nothing claimed
     passages: list[Passage] = Field(default_factory=list)
     mode: Literal["extractive", "openai"] = "extractive"
     model: str = ""  # chat model name in openai mode

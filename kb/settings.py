@@ -71,6 +71,9 @@ class Settings(BaseSettings):
         None, ge=0, le=1, description="Extractive mode declines below this confidence (default: fitted)."
     )
     answer_mode: Literal["auto", "extractive", "openai"] = "auto"
+    unverified_answers: Literal["mark", "extractive"] = Field(
+        "mark", description="A model answer none of whose claims the passages hold: marked, or replaced."
+    )
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "ASSISTANT_OPENAI_API_KEY")
     )

@@ -58,6 +58,7 @@ def test_the_openai_client_asks_with_a_key_streaming_and_not(app, viewer_key, fa
     )
     text = done.choices[0].message.content
     assert "BIOCAT" in text and "[1]" in text and done.choices[0].finish_reason == "stop"
+    assert done.model_extra["verdict"] == "supported" and done.model_extra["unsupported"] == []
     citations = done.model_extra["citations"]
     assert citations[0]["n"] == 1 and citations[0]["source"] == SOURCE
     assert citations[0]["quote"] in citations[0]["text"] and "BIOCAT" in citations[0]["quote"]

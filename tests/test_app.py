@@ -43,7 +43,16 @@ from webapp.auth import (
     parse_inline_users,
     require_staff,
 )
-from webapp.chat import Conversation, display_text, file_url, highlight, sources_message
+from webapp.chat import (
+    NOT_FOUND_MARK,
+    UNVERIFIED_NOTE,
+    Conversation,
+    answer_display,
+    display_text,
+    file_url,
+    highlight,
+    sources_message,
+)
 from webapp.feedback import FeedbackItem, FeedbackStore
 from webapp.staff import safe_filename, save_uploads
 from webapp.ui import STAFF_ENDPOINTS
@@ -473,6 +482,32 @@ def test_sources_block_highlights_the_quote_and_links_pdf_pages():
     assert "<mark>" not in closest.content and "a%20b.pdf" in closest.content
     failed = Answer(question="q", text="The model is down.", declined=True, error="unreachable", passages=[p])
     assert sources_message(failed) is None
+
+
+def test_claims_the_passages_do_not_hold_are_marked_in_the_chat():
+    from assistant.models import SentenceSupport
+
+    p = Passage(id="c1", text="The fee is 420 euros.", source="fees.txt", n=1)
+    held = SentenceSupport(text="The fee is 420 euros [1].", cites=[1], supported=True, coverage=1.0)
+    invented = SentenceSupport(text="It rose to 990 <b>euros</b> [1].", cites=[1], missing=["990"])
+    partly = Answer(
+        question="q",
+        text="The fee is 420 euros [1]. It rose to 990 <b>euros</b> [1].",
+        support=[held, invented],
+        verdict="partly_supported",
+        citations=[Citation(n=1, passage=p)],
+        passages=[p],
+    )
+    shown = answer_display(partly)
+    assert shown == (
+        "The fee is 420 euros [1]. It rose to 990 &lt;b&gt;euros&lt;/b&gt; [1]." + NOT_FOUND_MARK
+    )
+    unverified = partly.model_copy(update={"support": [invented], "verdict": "unverified", "citations": []})
+    assert answer_display(unverified).startswith(UNVERIFIED_NOTE)
+    closest = sources_message(unverified)
+    assert closest.metadata["title"].startswith("Closest passages")
+    supported = partly.model_copy(update={"support": [held], "verdict": "supported"})
+    assert answer_display(supported) == display_text(supported.text)
 
 
 def test_chat_text_is_never_html_and_a_conversation_stays_bounded():

@@ -506,6 +506,37 @@ def test_an_answer_citing_its_own_way_gets_its_sources(chat_settings, fake_opena
     assert not answer.declined and [c.passage.source for c in answer.citations] == ["leave.md"]
 
 
+def test_each_claim_is_checked_against_its_passage(chat_settings, fake_openai):
+    fake_openai.reply = lambda body: (
+        "Employees get 25 vacation days per year [1]. "
+        "Unused days can be carried over for 12 years under the INNAXE Foundation rules [1]."
+    )
+    assistant = corpus_assistant(chat_settings(), DOCS)
+    _, answer = run(assistant, "How many vacation days do employees get?")
+    assert not answer.declined and answer.verdict == "partly_supported"
+    held, invented = answer.support
+    assert held.supported and held.cites == [1] and held.missing == []
+    assert not invented.supported and invented.missing == ["12", "INNAXE", "Foundation"]
+
+    fake_openai.reply = lambda body: "Employees get 40 vacation days per year [1]."
+    _, answer = run(assistant, "How many vacation days do employees get?")
+    assert answer.verdict == "unverified" and answer.support[0].missing == ["40"]
+
+    fake_openai.reply = lambda body: "Employees get 25 vacation days per year."  # cites nothing
+    _, answer = run(assistant, "How many vacation days do employees get?")
+    assert answer.verdict == "unverified" and not answer.citations
+
+
+def test_an_unverified_answer_can_be_replaced_by_the_offline_one(chat_settings, fake_openai):
+    from assistant.core import UNVERIFIED_REPLACED
+
+    fake_openai.reply = lambda body: "Employees get 40 vacation days per year [1]."
+    assistant = corpus_assistant(chat_settings(unverified_answers="extractive"), DOCS)
+    _, answer = run(assistant, "How many vacation days do employees get?")
+    assert answer.text.startswith(UNVERIFIED_REPLACED) and "25" in answer.text
+    assert answer.verdict == "supported" and answer.citations and answer.confidence is not None
+
+
 def test_refusal_phrases():
     from assistant.refusals import is_refusal, says_not_found
 

@@ -85,6 +85,7 @@ def test_the_stdio_server_serves_every_tool_and_the_documents(make_settings, shi
 
         answer = await tool(client, "ask", question=QUESTION)
         assert not answer["declined"] and "BIOCAT" in answer["text"] and answer["confidence"] > 0.5
+        assert answer["verdict"] == "supported" and answer["unsupported"] == []
         cited = answer["citations"][0]
         assert f"[{cited['n']}]" in answer["text"] and cited["source"] == INNAXE
         # a follow-up, with the conversation so far

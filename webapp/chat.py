@@ -82,7 +82,7 @@ def sources_message(answer: Answer, removed: Collection[str] = ()) -> gr.ChatMes
         return None
     if answer.citations:
         items, title = answer.citations, SOURCES_TITLE
-    elif answer.declined and answer.passages:
+    elif (answer.declined or answer.verdict == "unverified") and answer.passages:
         items = [Citation(n=p.n, passage=p) for p in answer.passages[:CLOSEST_SHOWN]]
         title = CLOSEST_TITLE
     else:
@@ -103,6 +103,27 @@ def cited_sources(answer: Answer) -> list[str]:
         label = p.source + (f"#page={p.page}" if p.page is not None else "")
         out.append(f"[{c.n}] {label}")
     return out
+
+
+NOT_FOUND_MARK = " *(not found in the cited passages)*"
+UNVERIFIED_NOTE = (
+    "**Unverified:** nothing in this answer could be matched to the passages it rests on; "
+    "compare it with the closest passages below."
+)
+
+
+def answer_display(answer: Answer) -> str:
+    """An answer as the chat shows it: as text, each claim its passages do not hold marked, and
+    an answer none of whose claims they hold said to be unverified (``assistant.claims``)."""
+    text = display_text(answer.text)
+    if answer.verdict in ("partly_supported", "unverified"):
+        for sentence in answer.support:
+            if sentence.claim and not sentence.supported:
+                shown = display_text(sentence.text)
+                text = text.replace(shown, shown + NOT_FOUND_MARK, 1)
+    if answer.verdict == "unverified":
+        text = f"{UNVERIFIED_NOTE}\n\n{text}"
+    return text
 
 
 def display_text(text: str) -> str:
@@ -148,7 +169,7 @@ class Conversation:
         """Show a finished exchange: the question, the answer, its sources block; remember the
         turns for follow-ups and what a vote on the answer refers to."""
         self.messages.append({"role": "user", "content": display_text(question)})
-        self.messages.append({"role": "assistant", "content": display_text(answer.text)})
+        self.messages.append({"role": "assistant", "content": answer_display(answer)})
         self.finish(question, answer, user, removed)
 
     def finish(self, question: str, answer: Answer, user: str, removed: Collection[str] = ()) -> None:

@@ -6,9 +6,10 @@ not), so any OpenAI client, SDK or chat front-end can ask the documents.
   assistant's own rules decide how it answers). Sampling options are accepted and ignored.
 * The answer's citations travel in extra fields the OpenAI clients keep: ``citations`` (each
   ``n``, ``source``, ``title``, ``location``, ``page``, ``section``, ``quote``, ``text``, ``url``)
-  and ``declined``, on the completion or on the stream's last chunk, which also carries
-  ``answer``: the final text (it can differ from the joined deltas when the citation check
-  changed it).
+  ``declined``, ``verdict`` (``supported``, ``partly_supported``, ``unverified``: do the cited
+  passages hold its claims? ``assistant.claims``) and ``unsupported`` (the sentences they do not
+  hold), on the completion or on the stream's last chunk, which also carries ``answer``: the
+  final text (it can differ from the joined deltas when the citation check changed it).
 * Auth: ``Authorization: Bearer <API key>`` (``webapp.apikeys``); the request acts as that user.
   A key that is not valid is refused (401) even where the chat is open to everyone.
 * Every answer takes one of the app's answering slots (``webapp.gate``): 429 with
@@ -207,7 +208,12 @@ def router(
         items = stream_in_slot(services, slot, question, history, scope)
 
         def extra(answer: Answer) -> dict[str, Any]:
-            return {"citations": citations_json(answer, base), "declined": answer.declined}
+            return {
+                "citations": citations_json(answer, base),
+                "declined": answer.declined,
+                "verdict": answer.verdict,
+                "unsupported": [s.text for s in answer.support if s.claim and not s.supported],
+            }
 
         if not body.stream:
             answer = await anyio.to_thread.run_sync(partial(last_answer, items), limiter=threads)

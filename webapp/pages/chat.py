@@ -15,7 +15,7 @@ import gradio as gr
 
 from assistant.models import Answer
 from kb.access import Scope
-from webapp.chat import MAX_QUESTION_CHARS, UNEXPECTED_ERROR, Conversation, display_text
+from webapp.chat import MAX_QUESTION_CHARS, UNEXPECTED_ERROR, Conversation, answer_display, display_text
 from webapp.conversations import TITLE_CHARS, title_from
 from webapp.feedback import FeedbackItem
 from webapp.gate import Busy
@@ -144,7 +144,8 @@ class ChatPage:
         try:
             for item in self.services.assistant.stream(question, history, scope):
                 if isinstance(item, Answer):
-                    convo.messages[at] = {"role": "assistant", "content": display_text(item.text or text)}
+                    shown = answer_display(item) if item.text else display_text(text)
+                    convo.messages[at] = {"role": "assistant", "content": shown}
                     return item
                 text += item
                 convo.messages[at] = {"role": "assistant", "content": display_text(text)}
