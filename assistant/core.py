@@ -157,7 +157,7 @@ class Assistant:
         if is_refusal(text, cites=bool(citations)):
             yield finish(text, declined=True, decline_reason="not_in_documents", passages=passages)
             return
-        support = check_claims(text, passages)
+        support = check_claims(text, passages, standalone)
         verdict = verdict_of(support)
         if verdict == "unverified" and self.settings.unverified_answers == "extractive":
             yield self._quoted_instead(standalone, passages, finish)
@@ -177,7 +177,7 @@ class Assistant:
         if result.declined:
             return finish(result.text, declined=True, decline_reason="not_in_documents", passages=passages)
         text = UNVERIFIED_REPLACED + result.text
-        support = check_claims(text, passages)
+        support = check_claims(text, passages, question)
         return finish(
             text,
             citations=build_citations(text, passages),
