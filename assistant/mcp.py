@@ -308,7 +308,7 @@ def ask_result(answer: Answer, base: str | None) -> AskResult:
         decline_reason=answer.decline_reason,
         confidence=answer.confidence,
         verdict=answer.verdict,
-        unsupported=[s.text for s in answer.support if s.claim and not s.supported],
+        unsupported=answer.unsupported,
         citations=[
             CitationOut(
                 n=c.n,

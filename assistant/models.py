@@ -103,6 +103,11 @@ class Answer(BaseModel):
     narrowed_to: list[str] = Field(default_factory=list)  # collections / documents the asker chose
     timings: Timings = Field(default_factory=Timings)
 
+    @property
+    def unsupported(self) -> list[str]:
+        """Sentences of the answer that claim what no cited passage holds."""
+        return [s.text for s in self.support if s.claim and not s.supported]
+
 
 def file_url(passage: Passage) -> str:
     """The web app's read-only link to the passage's document; a PDF opens at the cited page."""

@@ -117,10 +117,9 @@ def answer_display(answer: Answer) -> str:
     an answer none of whose claims they hold said to be unverified (``assistant.claims``)."""
     text = display_text(answer.text)
     if answer.verdict in ("partly_supported", "unverified"):
-        for sentence in answer.support:
-            if sentence.claim and not sentence.supported:
-                shown = display_text(sentence.text)
-                text = text.replace(shown, shown + NOT_FOUND_MARK, 1)
+        for sentence in answer.unsupported:
+            shown = display_text(sentence)
+            text = text.replace(shown, shown + NOT_FOUND_MARK, 1)
     if answer.verdict == "unverified":
         text = f"{UNVERIFIED_NOTE}\n\n{text}"
     return text

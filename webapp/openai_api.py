@@ -212,7 +212,7 @@ def router(
                 "citations": citations_json(answer, base),
                 "declined": answer.declined,
                 "verdict": answer.verdict,
-                "unsupported": [s.text for s in answer.support if s.claim and not s.supported],
+                "unsupported": answer.unsupported,
             }
 
         if not body.stream:
