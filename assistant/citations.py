@@ -69,6 +69,11 @@ def normalize_citations(text: str, passages: Sequence[Passage]) -> str:
     return text
 
 
+def strip_markers(text: str) -> str:
+    """The text without its [n] markers."""
+    return _MARKER.sub("", text)
+
+
 def cited_numbers(text: str) -> list[int]:
     """Passage numbers in order of first citation."""
     seen: list[int] = []

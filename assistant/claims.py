@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.citations import cited_numbers
+from assistant.citations import cited_numbers, strip_markers
 from assistant.models import Passage, SentenceSupport, Verdict
 from assistant.refusals import says_not_found
 from assistant.text import split_sentences
@@ -32,7 +32,6 @@ from kb.terms import terms
 # 7-9 % of true sentences and catches 92-100 % of changed facts (fits on those two choose 0.3).
 MIN_COVERAGE = 0.2
 
-_MARKERS = re.compile(r"\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w&'’-]*")
 _NOT_NAMES = frozenset(
@@ -41,8 +40,9 @@ _NOT_NAMES = frozenset(
 )
 
 
-def _numbers(text: str) -> set[str]:
-    return {re.sub(r"[.,]", "", n) for n in _NUMBER.findall(text)}
+def _digits(number: str) -> str:
+    """A number without its separators: "1,200" and "1.200" and "1200" are one number."""
+    return re.sub(r"[.,]", "", number)
 
 
 def _names(sentence: str) -> list[str]:
@@ -59,24 +59,31 @@ def check_claims(text: str, passages: Sequence[Passage], question: str = "") -> 
     """Each sentence of ``text`` with what supports it (see the module's note). Words of the
     ``question`` count as held: restating what was asked invents nothing."""
     by_n = {p.n: p for p in passages}
-    answer_cites = [n for n in cited_numbers(text) if n in by_n]
+    answer_cites = tuple(n for n in cited_numbers(text) if n in by_n)
+    held: dict[tuple[int, ...], tuple[str, set[str], set[str]]] = {}  # cites -> evidence read once
+
+    def evidence_of(cites: tuple[int, ...]) -> tuple[str, set[str], set[str]]:
+        """The cited passages and the question: lower-cased text, numbers, content terms."""
+        if cites not in held:
+            text = " ".join(by_n[n].text for n in cites) + "\n" + question
+            held[cites] = (text.lower(), {_digits(n) for n in _NUMBER.findall(text)}, set(terms(text)))
+        return held[cites]
+
     out = []
     for sentence in split_sentences(text):
         cites = [n for n in cited_numbers(sentence) if n in by_n]
-        claim = _MARKERS.sub("", sentence).strip()
+        claim = strip_markers(sentence).strip()
         if not cites and says_not_found(claim):
             out.append(SentenceSupport(text=sentence, claim=False, supported=True))
             continue
-        evidence = " ".join(by_n[n].text for n in (cites or answer_cites))
-        if not evidence:
+        if not (cites or answer_cites):
             out.append(SentenceSupport(text=sentence, cites=cites))
             continue
-        evidence += "\n" + question
-        have_numbers, lower = _numbers(evidence), evidence.lower()
-        missing = [n for n in _NUMBER.findall(claim) if re.sub(r"[.,]", "", n) not in have_numbers]
+        lower, have_numbers, have_terms = evidence_of(tuple(cites) or answer_cites)
+        missing = [n for n in _NUMBER.findall(claim) if _digits(n) not in have_numbers]
         missing += [name for name in _names(claim) if not re.search(rf"\b{re.escape(name.lower())}\b", lower)]
         own = set(terms(claim))
-        coverage = len(own & set(terms(evidence))) / len(own) if own else 1.0
+        coverage = len(own & have_terms) / len(own) if own else 1.0
         out.append(
             SentenceSupport(
                 text=sentence,

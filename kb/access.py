@@ -180,7 +180,11 @@ class CollectionRules:
 
     def rules(self) -> dict[str, list[str]]:
         with self.engine.connect() as conn:
-            return {name: json.loads(groups) for name, groups in conn.execute(sa.select(rules_table)).all()}
+            return self._rules(conn)
+
+    @staticmethod
+    def _rules(conn: sa.Connection) -> dict[str, list[str]]:
+        return {name: json.loads(groups) for name, groups in conn.execute(sa.select(rules_table)).all()}
 
     def groups_of(self, collection: str) -> list[str]:
         return self.rules().get(collection, [EVERYONE])
@@ -219,9 +223,10 @@ class CollectionRules:
 
     def scope_for(self, groups: Iterable[str] | None) -> Scope:
         """What a caller in ``groups`` may read; ``None`` groups: staff, who read everything."""
-        with self.engine.connect() as conn:
+        with self.engine.connect() as conn:  # one connection per question for both tables
             also = frozenset((s, n) for s, n in conn.execute(sa.select(members_table)))
+            rules = self._rules(conn) if groups is not None else {}
         if groups is None:
             return Scope(also=also)
         mine = {EVERYONE, *groups}
-        return Scope(denied=frozenset(c for c, g in self.rules().items() if not mine & set(g)), also=also)
+        return Scope(denied=frozenset(c for c, g in rules.items() if not mine & set(g)), also=also)

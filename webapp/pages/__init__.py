@@ -22,6 +22,7 @@ from webapp.sessions import browser_id, browser_owner
 log = logging.getLogger(__name__)
 
 PRIVATE = "private"
+BAD_COLLECTION_NAME = "A collection name is letters, digits, spaces, '.', '_' or '-' (64 at most)."
 
 
 def caller(services: Services, request: gr.Request | None) -> User | None:

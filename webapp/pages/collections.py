@@ -13,7 +13,7 @@ import gradio as gr
 
 from kb.access import EVERYONE, collection_of, valid_collection
 from webapp.auth import User
-from webapp.pages import PRIVATE, require_staff, table
+from webapp.pages import BAD_COLLECTION_NAME, PRIVATE, require_staff, table
 from webapp.services import Services
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class CollectionsPage:
         staff = require_staff(self.services, request)
         name = (collection or "").strip()
         if not valid_collection(name):
-            raise gr.Error("A collection name is letters, digits, spaces, '.', '_' or '-' (64 at most).")
+            raise gr.Error(BAD_COLLECTION_NAME)
         kept = self.services.rules.set(name, (groups or "").replace(";", ",").split(","))
         log.info("%s set who may read %s: %s", staff.name, name, kept or "staff only")
         who = ", ".join(kept) if kept else "staff only"
@@ -81,9 +81,7 @@ class CollectionsPage:
         try:
             kept = self.services.rules.set_members(source, (collections or "").replace(";", ",").split(","))
         except ValueError:
-            raise gr.Error(
-                "A collection name is letters, digits, spaces, '.', '_' or '-' (64 at most)."
-            ) from None
+            raise gr.Error(BAD_COLLECTION_NAME) from None
         log.info("%s put %s in collections %s", staff.name, source, kept)
         home = collection_of(source)
         where = f"**{home}** and " + ", ".join(f"**{k}**" for k in kept) if kept else f"only **{home}**"

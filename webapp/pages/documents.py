@@ -28,7 +28,7 @@ from kb.access import GENERAL, valid_collection
 from kb.store import IngestBusy
 from webapp import staff
 from webapp.auth import MAX_NAME_CHARS, User
-from webapp.pages import PRIVATE, progress_reporter, require_staff, table
+from webapp.pages import BAD_COLLECTION_NAME, PRIVATE, progress_reporter, require_staff, table
 from webapp.services import Services
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ class DocumentsPage:
             raise gr.Error("Choose one or more files to upload first.")
         collection = (collection or "").strip() or GENERAL
         if not valid_collection(collection):
-            raise gr.Error("A collection name is letters, digits, spaces, '.', '_' or '-' (64 at most).")
+            raise gr.Error(BAD_COLLECTION_NAME)
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in files]
         outside = [p for p in paths if not in_upload_folder(p)]
         if outside:
