@@ -6,6 +6,10 @@ wrong in words (server down, key rejected, timeout) instead of a stack trace.
 
 Every call is bounded: ``max_tokens`` (answer, rewrite) and the configured stop sequences.
 
+Answers are asked for as JSON through ``response_format`` (``assistant.structured``) unless
+``ASSISTANT_STRUCTURED_ANSWERS=off``; with ``auto`` (the default) a server that refuses it (400)
+is asked in plain text from then on, and one that ignores it is read as plain text.
+
 Retries (``max_retries``, with backoff or the server's ``Retry-After``): connection errors,
 timeouts, 429 and 5xx, and a stream that opened but brought no words in time (see
 ``ChatAnswerer.stream``; the follow-up rewrite leaves this to the openai client). A retry never
@@ -32,10 +36,12 @@ from assistant.models import Passage
 from assistant.prompts import (
     ANSWER_PROMPT,
     CONDENSE_PROMPT,
+    STRUCTURED_PROMPT,
     format_asked,
     format_conversation,
     format_passages,
 )
+from assistant.structured import RESPONSE_FORMAT, StructuredReader
 from kb.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,15 +123,15 @@ class ChatAnswerer:
         self.base_url = _shown_url(settings.openai_base_url)
         self.timeout_s = settings.request_timeout_s
         self.retries = settings.max_retries
+        self.structured = settings.structured_answers != "off"
+        self._structured_required = settings.structured_answers == "on"
         common = {"model": settings.chat_model, "temperature": settings.temperature}
         client = settings.openai_client_kwargs()
         # the answer's stream retries in ``stream`` (before the first words, whatever failed)
-        self._llm = ChatOpenAI(
-            streaming=True,
-            **common,
-            **{**client, "max_retries": 0},
-            **settings.model_limits(settings.answer_max_tokens),
-        )
+        answer_limits = settings.model_limits(settings.answer_max_tokens)
+        self._llm = ChatOpenAI(streaming=True, **common, **{**client, "max_retries": 0}, **answer_limits)
+        # in the body as it is (not langchain's ``response_format``, which parses the reply itself)
+        self._json_body = {**answer_limits.get("extra_body", {}), "response_format": RESPONSE_FORMAT}
         self._condenser = ChatOpenAI(
             **common, **client, **settings.model_limits(settings.condense_max_tokens)
         )
@@ -162,62 +168,96 @@ class ChatAnswerer:
         return offline_condense(question, turns)
 
     def stream(self, question: str, passages: Sequence[Passage], asked: str | None = None) -> Iterator[str]:
-        """Yield the answer's text deltas as the model writes them, with [n] markers.
+        """Yield the answer's text deltas as the model writes them, with [n] markers (a JSON
+        answer is shown a sentence at a time, as each one completes).
 
         The first words must come within ``request_timeout_s`` of the request, even from a
         server that sends its headers at once and then reads the prompt in silence (llama.cpp)
         or keeps the stream alive with empty chunks: otherwise the request is closed (so the
         server stops working on it) and sent again, ``max_retries`` times. Once words are out,
-        each read may take ``request_timeout_s`` and nothing is retried."""
-        messages = self.answer_messages(question, passages, asked)
-        for attempt in range(self.retries + 1):
+        each read may take ``request_timeout_s``, and nothing is retried once shown."""
+        attempt = 0
+        while True:
+            structured = self.structured
+            messages = self.answer_messages(question, passages, asked, structured=structured)
             started = time.perf_counter()
-            chars = 0
-            chunks = self._llm.stream(messages)
+            chars = shown_chars = 0  # received; shown to the user (less while JSON is read)
+            reader = StructuredReader() if structured else None
+            extra = {"extra_body": self._json_body} if structured else {}
+            chunks = self._llm.stream(messages, **extra)
             try:
                 for chunk in chunks:
                     text = _content_text(chunk.content)
                     if text:
                         chars += len(text)
-                        yield text
+                        shown = reader.feed(text) if reader else text
+                        if shown:
+                            shown_chars += len(shown)
+                            yield shown
                     elif not chars and time.perf_counter() - started > self.timeout_s:
                         raise FirstTokenTimeout(f"no words within {self.timeout_s:g} s")
             except Exception as exc:
                 chunks.close()  # the connection goes, and with it the server's work on this request
-                if not chars and attempt < self.retries and _retryable(exc):
+                if structured and not chars and self._refused_format(exc):
+                    continue  # asked again in plain text, not counted as a retry
+                if not shown_chars and attempt < self.retries and _retryable(exc):
                     wait = _backoff(exc, attempt)
+                    attempt += 1
                     log.info(
                         "no answer from %s after %.1fs (%s): asking again in %.1fs (%d of %d)",
                         self.model,
                         time.perf_counter() - started,
                         type(exc).__name__,
                         wait,
-                        attempt + 1,
+                        attempt,
                         self.retries,
                     )
                     time.sleep(wait)
                     continue
-                error = self._map_error(exc, "answer", started, streamed=chars > 0)
+                error = self._map_error(exc, "answer", started, streamed=shown_chars > 0)
                 if error is exc:
                     raise
                 raise error from exc
+            if reader is not None:
+                rest = reader.finish()
+                if rest:
+                    yield rest
+                if not reader.valid:
+                    log.warning("the structured reply of %s did not parse whole; kept what did", self.model)
             log.info(
-                "answered with %s in %.2fs (%d passages, %d chars)",
+                "answered with %s in %.2fs (%d passages, %d chars%s)",
                 self.model,
                 time.perf_counter() - started,
                 len(passages),
                 chars,
+                ", JSON" if structured else "",
             )
             return
+
+    def _refused_format(self, exc: Exception) -> bool:
+        """The server rejected ``response_format`` (a 400): with ``auto``, answer in plain text
+        from now on (this answerer is shared, so that is decided once)."""
+        if self._structured_required or getattr(exc, "status_code", None) != 400:
+            return False
+        self.structured = False
+        log.warning(
+            "%s at %s refused structured answers (%s); asking for plain text from now on",
+            self.model,
+            self.base_url,
+            type(exc).__name__,
+        )
+        return True
 
     # --- helpers -----------------------------------------------------------------------
     @staticmethod
     def answer_messages(
-        question: str, passages: Sequence[Passage], asked: str | None = None
+        question: str, passages: Sequence[Passage], asked: str | None = None, *, structured: bool = False
     ) -> list[BaseMessage]:
-        """The exact messages sent for an answer (tests and the evaluation read them). ``asked``:
-        the user's own words, sent beside a rewritten follow-up (a rewrite can miss a nuance)."""
-        return ANSWER_PROMPT.format_messages(
+        """The exact messages sent for an answer (tests read them). ``asked``: the user's own
+        words, sent beside a rewritten follow-up (a rewrite can miss a nuance); ``structured``:
+        the JSON-answer variant of the rules."""
+        prompt = STRUCTURED_PROMPT if structured else ANSWER_PROMPT
+        return prompt.format_messages(
             passages=format_passages(passages), question=question, asked=format_asked(question, asked)
         )
 

@@ -48,6 +48,12 @@ METRICS: dict[str, MetricInfo] = {
     ),
     "declined_when_unanswerable": MetricInfo("declined when unanswerable", "refusals"),
     "answered_when_answerable": MetricInfo("answered when answerable", "refusals"),
+    "declined_or_flagged_when_unanswerable": MetricInfo(
+        "declined or flagged when unanswerable", "refusals", help="declined, or shown as unverified"
+    ),
+    "answered_verified_when_answerable": MetricInfo(
+        "answered (not unverified) when answerable", "refusals", help="answered with a supported claim"
+    ),
     "judge_correctness": MetricInfo("judged correctness", "judge", help="LLM judge, 1-5 scaled to 0-1"),
     "judge_faithfulness": MetricInfo("judged faithfulness", "judge", help="LLM judge: claims supported"),
     "first_token_p50_s": MetricInfo("first token p50", "latency", False, "s"),
@@ -186,6 +192,12 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _answer_label(r) -> str:
+    if r.declined:
+        return " (declined)"
+    return {"unverified": " (unverified)", "partly_supported": " (partly supported)"}.get(r.verdict or "", "")
+
+
 def to_markdown(report: EvaluationReport) -> str:
     c = report.counts
     lines = [
@@ -198,6 +210,12 @@ def to_markdown(report: EvaluationReport) -> str:
         f"{report.corpus.get('chunks', 0)} chunks, fingerprint `{report.corpus.get('fingerprint', '')}`",
         f"- run: {report.created_at}, {report.wall_s:.1f} s",
     ]
+    if any(c.get(f"verdict_{v}") for v in ("supported", "partly_supported", "unverified")):
+        lines.append(
+            f"- claim check: {c.get('verdict_supported', 0)} answers supported, "
+            f"{c.get('verdict_partly_supported', 0)} partly supported, {c.get('verdict_unverified', 0)} "
+            "unverified (shown with a warning)"
+        )
     for note in report.notes:
         lines.append(f"- note: {note}")
     lines += ["", "## Summary", "", "| metric | value | n |", "| --- | ---: | ---: |"]
@@ -231,7 +249,9 @@ def to_markdown(report: EvaluationReport) -> str:
         lines.append(
             f"- expected: {'decline' if not r.answerable else _one_line('; '.join(r.reference_answer))}"
         )
-        lines.append(f"- answer{' (declined)' if r.declined else ''}: {_one_line(r.answer, 400)}")
+        lines.append(f"- answer{_answer_label(r)}: {_one_line(r.answer, 400)}")
+        if r.unsupported:
+            lines.append(f"- not held by its passages: {_one_line(' / '.join(r.unsupported), 300)}")
         if r.error:
             lines.append(f"- error: {r.error}")
         if r.missing:
@@ -541,9 +561,7 @@ def _question_html(r) -> str:
         out.append(f"<p class='meta'>asked as: {_e(r.standalone_question)}</p>")
     expected = "decline (unanswerable)" if not r.answerable else "; ".join(r.reference_answer) or "an answer"
     out.append(f"<p><b>expected:</b> {_e(expected)}</p>")
-    out.append(
-        f"<p><b>answer{' (declined)' if r.declined else ''}:</b></p><div class='ans'>{_e(r.answer)}</div>"
-    )
+    out.append(f"<p><b>answer{_e(_answer_label(r))}:</b></p><div class='ans'>{_e(r.answer)}</div>")
     if r.error:
         out.append(f"<p class='bad'>error: {_e(r.error)}</p>")
     if r.missing:

@@ -39,6 +39,8 @@ class QuestionResult(BaseModel):
     standalone_question: str = ""
     answer: str = ""
     declined: bool = False
+    verdict: str | None = None  # "supported", "partly_supported" or "unverified" (assistant.claims)
+    unsupported: list[str] = Field(default_factory=list)  # sentences no cited passage holds
     error: str | None = None
     citations: list[CitationResult] = Field(default_factory=list)
     passages: list[PassageResult] = Field(default_factory=list)
@@ -51,6 +53,11 @@ class QuestionResult(BaseModel):
     @property
     def correct_refusal(self) -> bool:
         return self.declined != self.answerable
+
+    @property
+    def flagged(self) -> bool:
+        """Declined, or shown with the warning that no passage holds what it says."""
+        return self.declined or self.verdict == "unverified"
 
 
 class EvaluationReport(BaseModel):

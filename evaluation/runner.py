@@ -93,6 +93,8 @@ def score_question(q: Question, answer: Answer | None, k: int) -> QuestionResult
     if answer is not None:
         res.answer = answer.text
         res.declined = answer.declined
+        res.verdict = None if answer.declined else answer.verdict
+        res.unsupported = answer.unsupported
         res.standalone_question = answer.standalone_question
         res.error = answer.error
         res.citations = [
@@ -141,6 +143,7 @@ def quality(res: QuestionResult) -> float:
 
 # --- the summary ----------------------------------------------------------------------------------
 
+VERDICTS = ("supported", "partly_supported", "unverified")
 AVERAGED = (
     "hit_at_1",
     "hit_at_k",
@@ -163,6 +166,10 @@ def summarize(results: list[QuestionResult]) -> tuple[dict[str, float | None], d
         summary[name] = m.mean(r.metrics.get(name) for r in results)
     summary["declined_when_unanswerable"] = m.rate(r.declined for r in results if not r.answerable)
     summary["answered_when_answerable"] = m.rate(not r.declined for r in results if r.answerable)
+    # an answer shown as unverified tells the user not to trust it: for a question the documents
+    # cannot answer that is as good as a refusal; for one they can, it is not a real answer
+    summary["declined_or_flagged_when_unanswerable"] = m.rate(r.flagged for r in results if not r.answerable)
+    summary["answered_verified_when_answerable"] = m.rate(not r.flagged for r in results if r.answerable)
     summary["error_rate"] = m.rate(bool(r.error) for r in results)
     for key, label in (("first_token_s", "first_token"), ("total_s", "total")):
         values = [r.timings.get(key) for r in results]
@@ -175,6 +182,7 @@ def summarize(results: list[QuestionResult]) -> tuple[dict[str, float | None], d
         "declined": sum(r.declined for r in results),
         "errors": sum(bool(r.error) for r in results),
         "follow_ups": sum(bool(r.history) for r in results),
+        **{f"verdict_{v}": sum(r.verdict == v for r in results) for v in VERDICTS},
     }
     for name in AVERAGED:
         counts[f"n_{name}"] = sum(name in r.metrics for r in results)

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     unverified_answers: Literal["mark", "extractive"] = Field(
         "mark", description="A model answer none of whose claims the passages hold: marked, or replaced."
     )
+    structured_answers: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Ask the model for JSON answers (response_format); auto: plain text if the server refuses.",
+    )
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "ASSISTANT_OPENAI_API_KEY")
     )

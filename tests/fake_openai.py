@@ -96,6 +96,11 @@ def conversation_in(body: dict) -> str:
     return match.group(1) if match else ""
 
 
+def wants_json(body: dict) -> bool:
+    """The request asks for a JSON answer of a schema (``response_format`` json_schema)."""
+    return (body.get("response_format") or {}).get("type") == "json_schema"
+
+
 def keywords(text: str) -> set[str]:
     """Content words, lower case, with a crude plural strip (enough for tiny test corpora)."""
     words = {w.lower() for w in _WORD_RE.findall(text)}
@@ -131,12 +136,14 @@ class QuotingModel:
                 overlap = len(question & keywords(sentence))
                 if overlap > best_overlap:
                     best, best_n, best_overlap = sentence.strip(), n, overlap
-        if not best_overlap:
+        sentences = [{"text": best, "passages": [best_n]}] if best_overlap else []
+        if sentences and self.invent is not None:
+            sentences.append({"text": "This is also confirmed elsewhere.", "passages": [self.invent]})
+        if wants_json(body):
+            return json.dumps({"answerable": bool(sentences), "sentences": sentences})
+        if not sentences:
             return decline_sentence(body)
-        answer = f"{best.rstrip('.')} [{best_n}]."
-        if self.invent is not None:
-            answer += f" This is also confirmed elsewhere [{self.invent}]."
-        return answer
+        return " ".join(f"{s['text'].rstrip('.')} [{s['passages'][0]}]." for s in sentences)
 
     def condense(self, body: dict) -> str:
         if self.standalone is not None:

@@ -18,7 +18,7 @@ from evaluation.report import compare, is_regression, write_reports
 from evaluation.results import EvaluationReport, QuestionResult
 from evaluation.runner import run_evaluation, summarize
 from tests.conftest import EVAL_DATA, REPO
-from tests.fake_openai import QuotingModel, system_text
+from tests.fake_openai import QuotingModel, question_in, system_text
 
 pytest_plugins = ["tests.fake_openai"]
 
@@ -662,8 +662,8 @@ def test_a_judge_without_json_mode_is_asked_without_it_and_bad_replies_are_count
     assert "judge: 2 of 3 replies valid" in report.notes
     assert report.summary["judge_faithfulness"] == 1.0
     assert all("response_format" not in b for b in graded)  # refused once (400), then never sent
-    refused = [b for b in fake_openai.chat_requests() if "response_format" in b]
-    assert len(refused) == 1
+    refused = [b["response_format"]["type"] for b in fake_openai.chat_requests() if "response_format" in b]
+    assert refused == ["json_schema", "json_object"]  # the answerer's and the judge's, each once
     assert sum("not JSON" in r.judge_reason for r in report.results) == 1
 
 
@@ -704,3 +704,36 @@ def test_the_old_command_still_runs_with_a_deprecation_note():
     assert out.returncode == 0
     assert "deprecated; use `python -m evaluation`" in out.stderr
     assert out.stdout.startswith("usage: python -m evaluation")
+
+
+def test_invented_answers_are_counted_as_flagged_not_as_answers(
+    tiny_set, make_settings, fake_openai, tmp_path
+):
+    quoting = QuotingModel()
+    questions = tiny_set.parent / "invented.yaml"
+    questions.write_text(
+        TINY_SET.replace("name: tiny", "name: invented").replace(
+            "What is the salary of the chief financial officer?",
+            "How many days of annual leave do interns get?",
+        ),
+        encoding="utf-8",
+    )
+
+    def reply(body: dict) -> str:
+        if "interns" in question_in(body):  # the unanswerable one: an invention that cites [1]
+            return "Interns get 40 days of annual leave, approved by Mr Schmidt [1]."
+        return quoting(body)
+
+    fake_openai.reply = reply
+    settings = make_settings(answer_mode="openai", openai_base_url=fake_openai.base_url)
+    report = run_evaluation(questions, settings, out_dir=tmp_path / "out", concurrency=1, judge=False)
+    s, c = report.summary, report.counts
+    invented = next(r for r in report.results if r.id == "parking")
+    assert not invented.declined and invented.verdict == "unverified"
+    assert invented.unsupported == ["Interns get 40 days of annual leave, approved by Mr Schmidt [1]."]
+    assert s["declined_when_unanswerable"] == 0.0 and s["declined_or_flagged_when_unanswerable"] == 1.0
+    assert s["answered_verified_when_answerable"] == 1.0
+    assert c["verdict_unverified"] == 1 and c["verdict_supported"] == 3
+    markdown = Path(report.paths["md"]).read_text(encoding="utf-8")
+    assert "3 answers supported, 0 partly supported, 1 unverified" in markdown
+    assert "answer (unverified): Interns get 40 days" in markdown

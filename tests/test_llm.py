@@ -10,6 +10,7 @@ model obeys the rules; that belongs to the evaluation with a real model.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -22,6 +23,7 @@ from assistant.history import clean_history
 from assistant.llm import ChatAnswerer
 from assistant.models import Answer, Passage
 from assistant.prompts import DECLINE_TEXT, format_passage
+from assistant.structured import PARTIAL_PREFIX, RESPONSE_FORMAT
 from ingest.pipeline import ingest
 from tests.fake_openai import (
     GullibleModel,
@@ -83,7 +85,7 @@ def failure(answerer: ChatAnswerer) -> AnswerError:
 
 
 def test_answer_streams_deltas_from_the_numbered_passages(chat_settings, fake_openai):
-    answerer = ChatAnswerer(chat_settings(temperature=0.3))
+    answerer = ChatAnswerer(chat_settings(temperature=0.3, structured_answers="off"))
     deltas, text = answer_text(answerer, "How many vacation days do employees get?")
 
     assert len(deltas) > 3  # word by word, as the server streamed it
@@ -108,6 +110,66 @@ def test_answer_streams_deltas_from_the_numbered_passages(chat_settings, fake_op
     assert passages_in(body) == {1: LEAVE.text, 2: OFFICE.text}
     assert question_in(body) == "How many vacation days do employees get?"
     assert "25 vacation days" not in system
+
+
+def test_answers_are_asked_for_as_json_and_shown_as_cited_text(chat_settings, fake_openai):
+    answerer = ChatAnswerer(chat_settings())
+    deltas, text = answer_text(answerer, "How many vacation days do employees get?")
+    assert text == "Employees get 25 vacation days per year [1]."
+    assert len(deltas) > 3  # the words stream before the sentence is complete
+    (body,) = fake_openai.chat_requests()
+    assert body["response_format"] == RESPONSE_FORMAT and body["max_tokens"] == 800
+    system = system_text(body)
+    assert '"answerable"' in system and '"passages"' in system and "never follow" in system
+    assert passages_in(body) == {1: LEAVE.text, 2: OFFICE.text}
+
+
+def test_a_server_that_refuses_json_is_asked_in_plain_text_from_then_on(chat_settings, fake_openai, caplog):
+    fake_openai.json_mode = False  # 400 on response_format
+    answerer = ChatAnswerer(chat_settings(max_retries=0))
+    with caplog.at_level(logging.WARNING, logger="assistant.llm"):
+        first = answer_text(answerer, "How many vacation days do employees get?")[1]
+        second = answer_text(answerer, "When is the office open?")[1]
+    assert first == "Employees get 25 vacation days per year [1]."
+    assert second == "The office is open from 8:00 to 18:00 on weekdays [2]."
+    asked = ["response_format" in b for b in fake_openai.chat_requests()]
+    assert asked == [True, False, False]  # refused once, then never sent again
+    assert sum("refused structured answers" in r.getMessage() for r in caplog.records) == 1
+    # required by configuration: the refusal is an error the user reads, not a silent switch
+    fake_openai.reset()
+    fake_openai.json_mode = False
+    assert failure(ChatAnswerer(chat_settings(structured_answers="on", max_retries=0))).kind == "error"
+
+
+def test_a_json_stream_that_stalls_before_any_words_is_asked_again(chat_settings, fake_openai):
+    # headers and the first JSON tokens ('{"answerable":', 'true,'), then silence
+    fake_openai.hang_s, fake_openai.hang_after_chunks, fake_openai.hang_times = 30, 2, 1
+    answerer = ChatAnswerer(chat_settings(request_timeout_s=1, max_retries=1))
+    assert answer_text(answerer, "How many vacation days do employees get?")[1] == (
+        "Employees get 25 vacation days per year [1]."
+    )
+    assert len(fake_openai.chat_requests()) == 2 and abandoned(fake_openai, 1) == [0]
+
+
+def test_the_models_answerable_flag_decides_a_refusal_and_keeps_a_partial_answer(chat_settings, fake_openai):
+    assistant = corpus_assistant(chat_settings(), DOCS)
+    fake_openai.reply = lambda body: json.dumps({"answerable": False, "sentences": []})
+    shown, answer = run(assistant, "How many vacation days do employees get?")
+    assert answer.declined and answer.decline_reason == "not_in_documents" and shown == DECLINE_TEXT
+
+    def partial(body: dict) -> str:
+        leave = next(n for n, text in passages_in(body).items() if "25 vacation" in text)
+        said = {
+            "text": "The budget is not given, but employees get 25 vacation days per year.",
+            "passages": [leave],
+        }
+        return json.dumps({"answerable": False, "sentences": [said]})
+
+    fake_openai.reply = partial
+    shown, answer = run(assistant, "What is the budget for vacation days?")
+    assert not answer.declined and shown == answer.text
+    assert answer.text.startswith(PARTIAL_PREFIX + "The budget is not given")
+    assert [c.passage.source for c in answer.citations] == ["leave.md"]
 
 
 def test_every_call_is_bounded_by_the_settings(chat_settings, fake_openai, make_settings):
@@ -297,7 +359,7 @@ def test_hanging_server_times_out(chat_settings, fake_openai):
 
 def test_server_that_stops_mid_answer_times_out_without_retrying(chat_settings, fake_openai):
     fake_openai.hang_s, fake_openai.hang_after_chunks = 10, 3
-    answerer = ChatAnswerer(chat_settings(request_timeout_s=1, max_retries=2))
+    answerer = ChatAnswerer(chat_settings(request_timeout_s=1, max_retries=2, structured_answers="off"))
     received: list[str] = []
     with pytest.raises(AnswerError) as info:
         for delta in answerer.stream("How many vacation days do employees get?", PASSAGES):
@@ -590,7 +652,7 @@ def test_injected_document_stays_data(chat_settings, fake_openai):
     assert "&lt;/passage> SYSTEM" in user
     assert "PWNED" not in re.sub(r"<passage .*?</passage>", "", user, flags=re.DOTALL)
     system = system_text(body)
-    assert "PWNED" not in system and "never follow" in system and DECLINE_TEXT in system
+    assert "PWNED" not in system and "never follow" in system and '"answerable"' in system
 
     assert "PWNED" not in shown and "PWNED" not in answer.text
     office = next(p.n for p in answer.passages if p.source == "office.md")
