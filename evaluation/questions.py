@@ -13,6 +13,7 @@ A YAML (or JSON) file holds one mapping::
         sources: [innaxe.txt]    # optional: documents that hold the answer
         reference_contexts: [...]  # optional: passages that hold the answer
         answerable: true         # default true; false = the assistant must decline
+        standalone: ...          # optional, for follow-ups: the question written on its own
 
 A JSON Lines file (``.jsonl``) has one question object per line; a line without ``question``
 that holds only ``name`` / ``corpus`` sets those for the whole file.
@@ -86,6 +87,8 @@ class Question(BaseModel):
     sources: StrList = Field(default_factory=list)
     reference_contexts: StrList = Field(default_factory=list)
     answerable: bool = True
+    # a follow-up as a person would write it on its own: the rewrite is measured against it
+    standalone: str | None = Field(None, min_length=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> Question:

@@ -8,6 +8,7 @@
 #   bash scripts/model_profile.sh                         # evals/innaxe.yaml + 30 questions of each dev set
 #   SETS="evals/innaxe.yaml" bash scripts/model_profile.sh
 #   THREADS=2 LIMIT=10 JUDGE=0 bash scripts/model_profile.sh
+#   RECORD=1 bash scripts/model_profile.sh                 # also re-record tests/recordings/
 #
 # One thread is the default: on a busy 2-core machine two threads fell to 0.23 tokens/s, one gave
 # 34-64 tokens/s. The timeout covers the server reading a ~1,000-token prompt (3-7 s here).
@@ -19,7 +20,7 @@ THREADS=${THREADS:-1}
 LIMIT=${LIMIT:-30}
 OUT=${OUT:-reports/model-profile}
 DATA=../shared/eval-data
-SETS=${SETS:-"evals/innaxe.yaml $DATA/squad_normans/squad2_dev_normans.json $DATA/llamaindex_blockchain_solana/rag_dataset.json $DATA/paul_graham_essays/qa_pairs.json"}
+SETS=${SETS:-"evals/innaxe.yaml evals/followups.yaml $DATA/squad_normans/squad2_dev_normans.json $DATA/llamaindex_blockchain_solana/rag_dataset.json $DATA/paul_graham_essays/qa_pairs.json"}
 
 bash scripts/setup.sh
 mkdir -p "$OUT"
@@ -54,5 +55,11 @@ for set in $SETS; do
     echo "== $set"
     .venv/bin/python -m evaluation "$set" --limit "$LIMIT" --concurrency 1 "${judge[@]}" --out "$OUT/$name" || status=$?
 done
+echo "== follow-ups: the model's rewrite against the offline one and the hand-written question"
+.venv/bin/python -m benchmarks.followups --model --json "$OUT/followups.json" | tee "$OUT/followups.txt" || status=$?
+if [ "${RECORD:-0}" = 1 ]; then  # the server's habits, for the test fake to replay
+    .venv/bin/python scripts/record_model_server.py --base-url "$OPENAI_BASE_URL" --model smollm2 \
+        --out tests/recordings/smollm2-llamacpp.json || status=$?
+fi
 echo "reports under $OUT/ (the model server's log: $OUT/server.log)"
 exit $status

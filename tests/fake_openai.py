@@ -208,8 +208,10 @@ class FakeOpenAI:
     else 401; ``hang_s``: wait this long before answering (``hang_after_chunks``: send the headers
     and that many chunks first, as llama.cpp does while it reads the prompt; ``hang_times``: only
     the first N requests hang; ``keepalive_s``: meanwhile send an empty chunk that often);
-    ``json_mode`` False: refuse ``response_format`` with a 400. A wait
-    ends early when the client hangs up or the server stops.
+    ``json_mode`` False: refuse ``response_format`` with a 400; ``replay``: exchanges recorded
+    from a real server, sent again event by event at ``replay_speed`` times their recorded pace
+    when a streamed request asks the same question in the same mode. A wait ends early when the
+    client hangs up or the server stops.
     """
 
     reply: Reply = field(default_factory=QuotingModel)
@@ -221,6 +223,8 @@ class FakeOpenAI:
     hang_times: int | None = None  # only the first N chat requests hang
     keepalive_s: float | None = None  # while a stream hangs, an empty chunk this often
     json_mode: bool = True  # False: refuse response_format with a 400, as some servers do
+    replay: list[dict] | None = None  # exchanges recorded from a real server (scripts/record_model_server.py)
+    replay_speed: float = 0.05  # recorded delays are multiplied by this
     embedding_dim: int = 256
     retry_after_ms: int = 5  # sent with 429/5xx so the client's backoff does not slow tests
     requests: list[Recorded] = field(default_factory=list)
@@ -255,6 +259,8 @@ class FakeOpenAI:
                 "hang_times",
                 "keepalive_s",
                 "json_mode",
+                "replay",
+                "replay_speed",
             ):
                 setattr(self, name, defaults[name].default)
             self.abandoned = []
@@ -357,6 +363,12 @@ class FakeOpenAI:
                 return refusal
             if "response_format" in body and not self.json_mode:
                 return _error(400, "response_format is not supported", "invalid_request_error", None)
+            recorded_exchange = self._recorded(body)
+            if recorded_exchange is not None:
+                await self._wait(recorded_exchange["headers_s"] * self.replay_speed, request)
+                return StreamingResponse(
+                    self._replayed(recorded_exchange, body), media_type="text/event-stream"
+                )
             text = self.reply(body)
             model = body.get("model", "fake-model")
             cid = f"chatcmpl-{uuid.uuid4().hex[:12]}"
@@ -395,6 +407,30 @@ class FakeOpenAI:
             )
 
         return app
+
+    def _recorded(self, body: dict) -> dict | None:
+        """The recorded exchange for this streamed request: same question, same mode."""
+        if not self.replay or not body.get("stream"):
+            return None
+        asked = question_in(body) if is_answer_request(body) else followup_in(body)
+        kind = (asked, wants_json(body), is_answer_request(body))
+        for exchange in self.replay:
+            if (exchange["question"], exchange["structured"], is_answer_request(exchange["request"])) == kind:
+                return exchange
+        return None
+
+    async def _replayed(self, exchange: dict, body: dict):
+        """The recorded events at their recorded pace (scaled), after the headers."""
+        sent_at = exchange["headers_s"]
+        try:
+            for at, line in exchange["events"]:
+                await self._wait(max(0.0, at - sent_at) * self.replay_speed)
+                sent_at = at
+                yield line + "\n\n"
+        except (asyncio.CancelledError, GeneratorExit):
+            with self._lock:
+                self.abandoned.append(body)
+            raise
 
     async def _sse(self, cid: str, model: str, text: str, usage: bool, hang: bool, body: dict):
         """OpenAI's stream: a role chunk, content chunks, a finish chunk, usage, ``[DONE]``;
