@@ -196,6 +196,37 @@ def test_condense_resolves_it_they_and_there():
     )
 
 
+def exchange(question: str, answer: str) -> list[dict]:
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+
+
+def test_condense_takes_he_she_it_from_what_the_answer_named_when_one_was_asked_for():
+    after = exchange("Who conquered England in 1066?", "Duke William II of Normandy [1].")
+    assert condense("Which king did he kill?", after) == "Which king did Duke William II of Normandy kill?"
+    after = exchange("What is the most famous work of Norman art?", "The Bayeux Tapestry, an embroidery [1].")
+    assert condense("Who commissioned it?", after) == "Who commissioned the Bayeux Tapestry?"
+    after = exchange("Which Scottish king introduced Norman culture?", "King David I of Scotland [1].")
+    assert (
+        condense("Whom had his brother married?", after)
+        == "Whom had King David I of Scotland's brother married?"
+    )
+    # a question about someone keeps its subject: the answer only describes them
+    after = exchange("Who is Karen Lindegaard?", "The programme manager at Danish Life Science Cluster [1].")
+    assert condense("What does she say?", after) == "What does Karen Lindegaard say?"
+    # "they" is what the question was about, with its noun phrase
+    after = exchange("Who are the partners of the INNAXE consortium?", "BIOCAT, BioRN and four more [1].")
+    assert condense("When did they present the results?", after) == (
+        "When did the partners of the INNAXE consortium present the results?"
+    )
+    after = exchange(
+        "When was the customary law of Normandy developed?", "Between the 10th and 13th centuries [1]."
+    )
+    assert (
+        condense("Where does it survive today?", after)
+        == "Where does the customary law of Normandy survive today?"
+    )
+
+
 def test_condense_leaves_standalone_questions_alone():
     history = turns("Who were the Normans?")
     assert condense("Who founded Normandy?", history) == "Who founded Normandy?"  # no pronoun
