@@ -41,7 +41,7 @@ from assistant.prompts import (
     format_conversation,
     format_passages,
 )
-from assistant.structured import RESPONSE_FORMAT, StructuredReader
+from assistant.structured import FORMATS, StructuredReader
 from kb.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,15 +123,15 @@ class ChatAnswerer:
         self.base_url = _shown_url(settings.openai_base_url)
         self.timeout_s = settings.request_timeout_s
         self.retries = settings.max_retries
-        self.structured = settings.structured_answers != "off"
+        # the ways of asking for JSON this server has not refused yet, best first
+        self._formats = list(FORMATS) if settings.structured_answers != "off" else []
         self._structured_required = settings.structured_answers == "on"
         common = {"model": settings.chat_model, "temperature": settings.temperature}
         client = settings.openai_client_kwargs()
         # the answer's stream retries in ``stream`` (before the first words, whatever failed)
         answer_limits = settings.model_limits(settings.answer_max_tokens)
         self._llm = ChatOpenAI(streaming=True, **common, **{**client, "max_retries": 0}, **answer_limits)
-        # in the body as it is (not langchain's ``response_format``, which parses the reply itself)
-        self._json_body = {**answer_limits.get("extra_body", {}), "response_format": RESPONSE_FORMAT}
+        self._extra_body = answer_limits.get("extra_body", {})
         self._condenser = ChatOpenAI(
             **common, **client, **settings.model_limits(settings.condense_max_tokens)
         )
@@ -178,12 +178,17 @@ class ChatAnswerer:
         each read may take ``request_timeout_s``, and nothing is retried once shown."""
         attempt = 0
         while True:
-            structured = self.structured
+            structured = bool(self._formats)
             messages = self.answer_messages(question, passages, asked, structured=structured)
             started = time.perf_counter()
             chars = shown_chars = 0  # received; shown to the user (less while JSON is read)
             reader = StructuredReader() if structured else None
-            extra = {"extra_body": self._json_body} if structured else {}
+            # in the body as it is (not langchain's ``response_format``, which parses the reply itself)
+            extra = (
+                {"extra_body": {**self._extra_body, "response_format": self._formats[0]}}
+                if structured
+                else {}
+            )
             chunks = self._llm.stream(messages, **extra)
             try:
                 for chunk in chunks:
@@ -199,7 +204,7 @@ class ChatAnswerer:
             except Exception as exc:
                 chunks.close()  # the connection goes, and with it the server's work on this request
                 if structured and not chars and self._refused_format(exc):
-                    continue  # asked again in plain text, not counted as a retry
+                    continue  # asked again another way, not counted as a retry
                 if not shown_chars and attempt < self.retries and _retryable(exc):
                     wait = _backoff(exc, attempt)
                     attempt += 1
@@ -234,17 +239,30 @@ class ChatAnswerer:
             )
             return
 
+    @property
+    def structured(self) -> bool:
+        """Answers are asked for as JSON (until the server has refused every way of asking)."""
+        return bool(self._formats)
+
     def _refused_format(self, exc: Exception) -> bool:
-        """The server rejected ``response_format`` (a 400): with ``auto``, answer in plain text
-        from now on (this answerer is shared, so that is decided once)."""
-        if self._structured_required or getattr(exc, "status_code", None) != 400:
+        """The server rejected this way of asking for JSON: a 400, or an error that names
+        ``response_format`` (llama-cpp-python answers an unknown format with a 500). With
+        ``auto`` the next way is tried, then plain text; this answerer is shared, so that is
+        decided once for every later question. With ``on`` the last refusal is an error."""
+        status = getattr(exc, "status_code", None)
+        names_it = "response_format" in str(exc).lower()
+        if not (status == 400 or (status in (422, 500) and names_it)):
             return False
-        self.structured = False
+        if self._structured_required and len(self._formats) == 1:
+            return False  # "on": refusing every way is an error the user reads
+        refused = self._formats.pop(0)
         log.warning(
-            "%s at %s refused structured answers (%s); asking for plain text from now on",
+            "%s at %s refused response_format %s (%s); %s",
             self.model,
             self.base_url,
-            type(exc).__name__,
+            refused["type"],
+            status,
+            "trying another way" if self._formats else "asking for plain text from now on",
         )
         return True
 

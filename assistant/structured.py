@@ -44,6 +44,10 @@ RESPONSE_FORMAT = {
     "type": "json_schema",
     "json_schema": {"name": "cited_answer", "strict": True, "schema": SCHEMA},
 }
+# llama-cpp-python's server takes the schema inside a json_object format (and answers a
+# json_schema one with a 500 that names response_format): asked second when the first is refused
+JSON_OBJECT_FORMAT = {"type": "json_object", "schema": SCHEMA}
+FORMATS = (RESPONSE_FORMAT, JSON_OBJECT_FORMAT)
 PARTIAL_PREFIX = "The documents do not fully answer this. "
 
 _ANSWERABLE = re.compile(r'"answerable"\s*:\s*(true|false)')

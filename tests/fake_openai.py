@@ -97,8 +97,10 @@ def conversation_in(body: dict) -> str:
 
 
 def wants_json(body: dict) -> bool:
-    """The request asks for a JSON answer of a schema (``response_format`` json_schema)."""
-    return (body.get("response_format") or {}).get("type") == "json_schema"
+    """The request asks for a JSON answer of a schema (``response_format`` json_schema, or
+    llama-cpp-python's json_object with a schema)."""
+    fmt = body.get("response_format") or {}
+    return fmt.get("type") == "json_schema" or (fmt.get("type") == "json_object" and "schema" in fmt)
 
 
 def keywords(text: str) -> set[str]:
@@ -208,7 +210,8 @@ class FakeOpenAI:
     else 401; ``hang_s``: wait this long before answering (``hang_after_chunks``: send the headers
     and that many chunks first, as llama.cpp does while it reads the prompt; ``hang_times``: only
     the first N requests hang; ``keepalive_s``: meanwhile send an empty chunk that often);
-    ``json_mode`` False: refuse ``response_format`` with a 400; ``replay``: exchanges recorded
+    ``json_mode`` False: refuse ``response_format`` with a 400; ``refuse_formats``: answer
+    these ``response_format`` types with this status, naming the field; ``replay``: exchanges recorded
     from a real server, sent again event by event at ``replay_speed`` times their recorded pace
     when a streamed request asks the same question in the same mode. A wait ends early when the
     client hangs up or the server stops.
@@ -223,6 +226,7 @@ class FakeOpenAI:
     hang_times: int | None = None  # only the first N chat requests hang
     keepalive_s: float | None = None  # while a stream hangs, an empty chunk this often
     json_mode: bool = True  # False: refuse response_format with a 400, as some servers do
+    refuse_formats: dict[str, int] = field(default_factory=dict)  # response_format type -> status
     replay: list[dict] | None = None  # exchanges recorded from a real server (scripts/record_model_server.py)
     replay_speed: float = 0.05  # recorded delays are multiplied by this
     embedding_dim: int = 256
@@ -263,6 +267,7 @@ class FakeOpenAI:
                 "replay_speed",
             ):
                 setattr(self, name, defaults[name].default)
+            self.refuse_formats = {}
             self.abandoned = []
             self._hung = 0
             self.embedding_dim = defaults["embedding_dim"].default
@@ -363,6 +368,10 @@ class FakeOpenAI:
                 return refusal
             if "response_format" in body and not self.json_mode:
                 return _error(400, "response_format is not supported", "invalid_request_error", None)
+            refused = self.refuse_formats.get((body.get("response_format") or {}).get("type"))
+            if refused:  # as llama-cpp-python answers a json_schema format: a 500 that names it
+                message = "('body', 'response_format', 'type'): Input should be 'text' or 'json_object'"
+                return _error(refused, message, "internal_server_error", None)
             recorded_exchange = self._recorded(body)
             if recorded_exchange is not None:
                 await self._wait(recorded_exchange["headers_s"] * self.replay_speed, request)

@@ -132,13 +132,37 @@ def test_a_server_that_refuses_json_is_asked_in_plain_text_from_then_on(chat_set
         second = answer_text(answerer, "When is the office open?")[1]
     assert first == "Employees get 25 vacation days per year [1]."
     assert second == "The office is open from 8:00 to 18:00 on weekdays [2]."
-    asked = ["response_format" in b for b in fake_openai.chat_requests()]
-    assert asked == [True, False, False]  # refused once, then never sent again
-    assert sum("refused structured answers" in r.getMessage() for r in caplog.records) == 1
+    asked = [(b.get("response_format") or {}).get("type") for b in fake_openai.chat_requests()]
+    # the schema as OpenAI takes it, then as llama-cpp-python does; both refused: plain text for good
+    assert asked == ["json_schema", "json_object", None, None]
+    assert (
+        fake_openai.chat_requests()[1]["response_format"]["schema"]
+        == RESPONSE_FORMAT["json_schema"]["schema"]
+    )
+    refusals = [r.getMessage() for r in caplog.records if "refused response_format" in r.getMessage()]
+    assert len(refusals) == 2 and "asking for plain text from now on" in refusals[-1]
     # required by configuration: the refusal is an error the user reads, not a silent switch
     fake_openai.reset()
     fake_openai.json_mode = False
     assert failure(ChatAnswerer(chat_settings(structured_answers="on", max_retries=0))).kind == "error"
+
+
+def test_llama_cpp_pythons_500_on_json_schema_moves_on_to_its_own_format(chat_settings, fake_openai):
+    fake_openai.refuse_formats = {"json_schema": 500}
+    answerer = ChatAnswerer(chat_settings(max_retries=2))
+    assert answer_text(answerer, "How many vacation days do employees get?")[1] == (
+        "Employees get 25 vacation days per year [1]."
+    )
+    assert answer_text(answerer, "When is the office open?")[1].endswith("[2].")
+    asked = [b["response_format"]["type"] for b in fake_openai.chat_requests()]
+    assert asked == ["json_schema", "json_object", "json_object"]  # no retries spent on the 500
+    # a 500 that does not name the format is a server error, retried as any other
+    fake_openai.reset()
+    fake_openai.status, fake_openai.status_times = 500, 1
+    assert answer_text(ChatAnswerer(chat_settings(max_retries=1)), "When is the office open?")[1].endswith(
+        "[2]."
+    )
+    assert [b["response_format"]["type"] for b in fake_openai.chat_requests()] == ["json_schema"] * 2
 
 
 def test_a_json_stream_that_stalls_before_any_words_is_asked_again(chat_settings, fake_openai):
