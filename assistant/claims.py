@@ -5,13 +5,16 @@ it says two, an invented "INNAXE Foundation"). So each sentence of an answer is 
 claim is supported when the passages it cites (or, for a sentence without a marker, the
 passages the answer cites) hold:
 
-* every number in it ("25", "2019", "1.2" million; separators ignored),
-* every name in it (a capitalised word past the sentence's first, or an acronym),
+* every number in it ("25", "2019", "1.2" million; separators ignored; a list's "2)" is no fact),
+* every name in it (a capitalised word past the sentence's first, or an acronym), and a name of
+  several words as a whole ("European Life Science Council" is not held by "European", "Life
+  Science" and "Council" apart),
 * and at least ``MIN_COVERAGE`` (a fifth) of its content terms (``kb.terms``: stems, stop words out);
 
 words of the question count as held (restating what was asked invents nothing).
 
-Sentences that only say what is missing ("The documents do not say when") are not claims. The
+Sentences that only say what is missing ("The documents do not say when"), and sentences with
+no content at all (a small model's ".. [1]"), are not claims and support nothing. The
 answer's verdict: ``supported`` (every claim), ``partly_supported``, or ``unverified`` (none).
 The extractive answer quotes its passages, so its claims are supported by construction.
 """
@@ -46,13 +49,47 @@ def _digits(number: str) -> str:
 
 
 def _names(sentence: str) -> list[str]:
+    """Capitalised words past the first, and acronyms, each on its own."""
     words = _WORD.findall(sentence)
     out = []
     for i, word in enumerate(words):
         acronym = sum(c.isupper() for c in word) >= 2
         if acronym or (i > 0 and word[0].isupper() and word not in _NOT_NAMES):
-            out.append(word.strip("'’-"))
+            out.append(re.sub(r"['’]s$", "", word.strip("'’-")))  # "Bulgaria's": Bulgaria
     return out
+
+
+_SPAN_JOINS = frozenset({"of", "de", "la", "von", "van", "&"})
+
+
+def _name_spans(sentence: str) -> list[str]:
+    """Names of several words as one ("European Life Science Council"): each must appear whole,
+    so a name put together from words the passage has elsewhere is not held. Anything but a
+    space between two words ends a name ("BIOCAT, Medicen", "Proof of Work (PoW)")."""
+    names = set(_names(sentence))
+    spans: list[list[str]] = [[]]
+    last_end = 0
+    for match in _WORD.finditer(sentence):
+        raw = match.group(0).strip("'’-")
+        word = re.sub(r"['’]s$", "", raw)
+        joined = spans[-1] and not sentence[last_end : match.start()].strip()
+        if (word in names or (word in _SPAN_JOINS and spans[-1])) and (joined or not spans[-1]):
+            spans[-1].append(word)
+        else:
+            spans.append([word] if word in names else [])
+        if word != raw:  # a possessive ends the name it closes
+            spans.append([])
+        last_end = match.end()
+    out = []
+    for span in spans:
+        while span and span[-1] in _SPAN_JOINS:
+            span.pop()
+        if len(span) > 1:
+            out.append(" ".join(span))
+    return out
+
+
+_LIST_MARKER = re.compile(r"(?m)^\s*\d{1,2}[.)]\s")  # "2) Reflections ...": a list's numbering, not a fact
 
 
 def check_claims(text: str, passages: Sequence[Passage], question: str = "") -> list[SentenceSupport]:
@@ -66,7 +103,8 @@ def check_claims(text: str, passages: Sequence[Passage], question: str = "") -> 
         """The cited passages and the question: lower-cased text, numbers, content terms."""
         if cites not in held:
             text = " ".join(by_n[n].text for n in cites) + "\n" + question
-            held[cites] = (text.lower(), {_digits(n) for n in _NUMBER.findall(text)}, set(terms(text)))
+            numbers = {_digits(n) for n in _NUMBER.findall(_LIST_MARKER.sub(" ", text))}
+            held[cites] = (" ".join(text.lower().split()), numbers, set(terms(text)))
         return held[cites]
 
     out = []
@@ -79,10 +117,15 @@ def check_claims(text: str, passages: Sequence[Passage], question: str = "") -> 
         if not (cites or answer_cites):
             out.append(SentenceSupport(text=sentence, cites=cites))
             continue
+        own = set(terms(claim))
+        if not own and not _NUMBER.search(claim) and not _names(claim):
+            out.append(SentenceSupport(text=sentence, cites=cites, claim=False))  # ".. [1]" says nothing
+            continue
         lower, have_numbers, have_terms = evidence_of(tuple(cites) or answer_cites)
         missing = [n for n in _NUMBER.findall(claim) if _digits(n) not in have_numbers]
-        missing += [name for name in _names(claim) if not re.search(rf"\b{re.escape(name.lower())}\b", lower)]
-        own = set(terms(claim))
+        names = [n for n in _names(claim) if not re.search(rf"\b{re.escape(n.lower())}\b", lower)]
+        spans = [n for n in _name_spans(claim) if not re.search(rf"\b{re.escape(n.lower())}\b", lower)]
+        missing += names + [span for span in spans if not set(span.split()) & set(names)]
         coverage = len(own & have_terms) / len(own) if own else 1.0
         out.append(
             SentenceSupport(

@@ -159,6 +159,9 @@ class Assistant:
             return
         support = check_claims(text, passages, standalone)
         verdict = verdict_of(support)
+        if verdict is None:  # claims nothing at all (a small model's ".. [1]."): no answer
+            yield finish(text, declined=True, decline_reason="not_in_documents", passages=passages)
+            return
         if verdict == "unverified" and self.settings.unverified_answers == "extractive":
             yield self._quoted_instead(standalone, passages, finish)
             return

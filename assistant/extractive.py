@@ -682,6 +682,8 @@ def _around(question: str, entity: str) -> str:
         if [w for w in words if fold(w) not in STOPWORDS]:
             start = question.rfind(" ".join(words), 0, start)
     tail = re.match(r"\s+([a-z][\w-]*)(?=\s*[?.!,]?\s*$|\s+(?:of|in|at|for|to|and)\b)", question[end:])
+    if entity.endswith(("'s", "’s")) or question[end:].startswith(("'s", "’s")):
+        tail = None  # "Karen Lindegaard's role": the entity is the possessor, the subject itself
     if tail and fold(tail.group(1)) not in STOPWORDS | _AUX_VERBS and not tail.group(1).endswith("ed"):
         end += tail.end()
     return question[start:end].strip()

@@ -61,6 +61,8 @@ def render(sentence: object) -> str:
     if not isinstance(sentence, dict) or not isinstance(sentence.get("text"), str):
         return ""
     text = sentence["text"].strip()
+    if not re.search(r"\w", text):
+        return ""  # ".." with a passage number: a small model's filler, nothing to show
     numbers = sentence.get("passages")
     numbers = numbers if isinstance(numbers, list) else []
     markers = "".join(f"[{n}]" for n in dict.fromkeys(n for n in numbers if isinstance(n, int)))

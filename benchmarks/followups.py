@@ -87,12 +87,15 @@ def run_set(name: str, use_model: bool, k: int) -> dict:
 
             rewriters["model rewrite"] = ChatAnswerer(settings).condense
         rewriters["hand-written"] = None  # the question's own standalone form
-        rows: dict[str, dict] = {r: {"hit1": 0, "hitk": 0, "seconds": 0.0, "misses": []} for r in rewriters}
+        rows: dict[str, dict] = {
+            r: {"hit1": 0, "hitk": 0, "seconds": 0.0, "misses": [], "asked": []} for r in rewriters
+        }
         for q in questions:
             for label, rewrite in rewriters.items():
                 started = time.perf_counter()
                 asked = q.standalone if rewrite is None else rewrite(q.question, q.history_dicts)
                 rows[label]["seconds"] += time.perf_counter() - started
+                rows[label]["asked"].append(asked)
                 rank = ranks(retriever, asked or q.question, q)
                 rows[label]["hit1"] += rank == 1
                 rows[label]["hitk"] += rank is not None
@@ -106,6 +109,8 @@ def run_set(name: str, use_model: bool, k: int) -> dict:
             f"hit_at_{k}": round(row["hitk"] / n, 3),
             "mean_rewrite_s": round(row["seconds"] / n, 3),
             "misses": row["misses"],
+            # the model's rewrite is kept only when valid (else the offline one is used)
+            "own_rewrites": sum(a != o for a, o in zip(row["asked"], rows["offline rewrite"]["asked"])),
         }
     return out
 
@@ -127,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"  {label:22s} {row['hit_at_1']:.3f}  {hit_k:.3f}   {gap:+.3f}"
                 f"                  {row['mean_rewrite_s']:.3f}"
+            )
+        if "model rewrite" in res["rewriters"]:
+            own = res["rewriters"]["model rewrite"]["own_rewrites"]
+            print(
+                f"  the model's own rewrite kept for {own} of {res['conversations']} (else the offline one)"
             )
         for label in ("offline rewrite", "model rewrite"):
             for miss in res["rewriters"].get(label, {}).get("misses", []):

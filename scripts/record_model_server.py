@@ -25,7 +25,7 @@ import kb  # noqa: F401  (telemetry off)
 from assistant.llm import ChatAnswerer
 from assistant.models import Passage
 from assistant.prompts import CONDENSE_PROMPT, format_conversation
-from assistant.structured import RESPONSE_FORMAT
+from assistant.structured import FORMATS
 
 REPO = Path(__file__).resolve().parent.parent
 ARTICLE = REPO / "corpus" / "innaxe-cluster-collaboration-results.txt"
@@ -59,15 +59,31 @@ def as_dicts(messages) -> list[dict]:
 
 
 def record(client: httpx.Client, body: dict) -> dict:
-    """One streamed request: when the headers came and each event with its arrival time."""
+    """One streamed request: when the headers came and each event with its arrival time (an
+    error's body as its one event)."""
     started = time.perf_counter()
     events: list[list] = []
     with client.stream("POST", "/chat/completions", json=body) as response:
         headers_s = time.perf_counter() - started
-        for line in response.iter_lines():
-            if line.strip():
-                events.append([round(time.perf_counter() - started, 3), line])
+        if response.status_code != 200:
+            events.append([round(headers_s, 3), response.read().decode("utf-8", "replace")])
+        else:
+            for line in response.iter_lines():
+                if line.strip():
+                    events.append([round(time.perf_counter() - started, 3), line])
     return {"status": response.status_code, "headers_s": round(headers_s, 3), "events": events}
+
+
+def exchange(client: httpx.Client, kind: str, question: str, body: dict) -> dict:
+    fmt = body.get("response_format")
+    print(f"{kind:12s} {fmt['type'] if fmt else 'text':11s} {question}", flush=True)
+    return {
+        "kind": kind,
+        "format": fmt["type"] if fmt else None,
+        "question": question,
+        "request": body,
+        **record(client, body),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,38 +102,19 @@ def main(argv: list[str] | None = None) -> int:
         base_url=args.base_url, timeout=300, headers={"Authorization": f"Bearer {args.api_key}"}
     ) as client:
         for kind, question in QUESTIONS:
-            for structured in (False, True):
-                body = {
-                    **base,
-                    "messages": as_dicts(
-                        ChatAnswerer.answer_messages(question, given, structured=structured)
-                    ),
-                }
-                if structured:
-                    body["response_format"] = RESPONSE_FORMAT
-                print(f"{kind:12s} {'json' if structured else 'text'}: {question}", flush=True)
-                exchanges.append(
-                    {
-                        "kind": kind,
-                        "structured": structured,
-                        "question": question,
-                        "request": body,
-                        **record(client, body),
-                    }
-                )
+            plain = as_dicts(ChatAnswerer.answer_messages(question, given))
+            exchanges.append(exchange(client, kind, question, {**base, "messages": plain}))
+            structured = as_dicts(ChatAnswerer.answer_messages(question, given, structured=True))
+            for fmt in FORMATS:  # each way the answerer asks for JSON, until one is taken
+                body = {**base, "messages": structured, "response_format": fmt}
+                exchanges.append(exchange(client, kind, question, body))
+                if exchanges[-1]["status"] == 200:
+                    break
         messages = CONDENSE_PROMPT.format_messages(
             conversation=format_conversation(CONVERSATION), question="When did they present the results?"
         )
         body = {**base, "max_tokens": 60, "messages": as_dicts(messages)}
-        exchanges.append(
-            {
-                "kind": "condense",
-                "structured": False,
-                "question": "When did they present the results?",
-                "request": body,
-                **record(client, body),
-            }
-        )
+        exchanges.append(exchange(client, "condense", "When did they present the results?", body))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(

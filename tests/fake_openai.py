@@ -213,7 +213,7 @@ class FakeOpenAI:
     ``json_mode`` False: refuse ``response_format`` with a 400; ``refuse_formats``: answer
     these ``response_format`` types with this status, naming the field; ``replay``: exchanges recorded
     from a real server, sent again event by event at ``replay_speed`` times their recorded pace
-    when a streamed request asks the same question in the same mode. A wait ends early when the
+    when a streamed request asks the same question with the same ``response_format`` type. A wait ends early when the
     client hangs up or the server stops.
     """
 
@@ -375,6 +375,12 @@ class FakeOpenAI:
             recorded_exchange = self._recorded(body)
             if recorded_exchange is not None:
                 await self._wait(recorded_exchange["headers_s"] * self.replay_speed, request)
+                if recorded_exchange["status"] != 200:  # the error as the server sent it
+                    (_, error_body), *_ = recorded_exchange["events"]
+                    return Response(error_body, recorded_exchange["status"], media_type="application/json")
+                if not body.get("stream"):  # the recorded stream's words, as one reply
+                    text = recorded_text(recorded_exchange)
+                    return JSONResponse(_completion("chatcmpl-replayed", body.get("model", ""), text))
                 return StreamingResponse(
                     self._replayed(recorded_exchange, body), media_type="text/event-stream"
                 )
@@ -418,13 +424,13 @@ class FakeOpenAI:
         return app
 
     def _recorded(self, body: dict) -> dict | None:
-        """The recorded exchange for this streamed request: same question, same mode."""
-        if not self.replay or not body.get("stream"):
+        """The recorded exchange for this request: same question, same format."""
+        if not self.replay:
             return None
         asked = question_in(body) if is_answer_request(body) else followup_in(body)
-        kind = (asked, wants_json(body), is_answer_request(body))
+        kind = (asked, (body.get("response_format") or {}).get("type"), is_answer_request(body))
         for exchange in self.replay:
-            if (exchange["question"], exchange["structured"], is_answer_request(exchange["request"])) == kind:
+            if (exchange["question"], exchange["format"], is_answer_request(exchange["request"])) == kind:
                 return exchange
         return None
 
@@ -491,6 +497,16 @@ class FakeOpenAI:
             }
             yield f"data: {json.dumps(chunk)}\n\n"
         yield "data: [DONE]\n\n"
+
+
+def recorded_text(exchange: dict) -> str:
+    """The words of a recorded stream."""
+    words = []
+    for _, line in exchange["events"]:
+        if line.startswith("data: {"):
+            for choice in json.loads(line[len("data: ") :]).get("choices", []):
+                words.append((choice.get("delta") or {}).get("content") or "")
+    return "".join(words)
 
 
 def _completion(cid: str, model: str, text: str) -> dict:

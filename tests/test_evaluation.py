@@ -663,7 +663,8 @@ def test_a_judge_without_json_mode_is_asked_without_it_and_bad_replies_are_count
     assert report.summary["judge_faithfulness"] == 1.0
     assert all("response_format" not in b for b in graded)  # refused once (400), then never sent
     refused = [b["response_format"]["type"] for b in fake_openai.chat_requests() if "response_format" in b]
-    assert refused == ["json_schema", "json_object"]  # the answerer's and the judge's, each once
+    # the answerer's two ways of asking for a schema, then the judge's JSON mode, each refused once
+    assert refused == ["json_schema", "json_object", "json_object"]
     assert sum("not JSON" in r.judge_reason for r in report.results) == 1
 
 

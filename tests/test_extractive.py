@@ -213,6 +213,10 @@ def test_condense_takes_he_she_it_from_what_the_answer_named_when_one_was_asked_
     # a question about someone keeps its subject: the answer only describes them
     after = exchange("Who is Karen Lindegaard?", "The programme manager at Danish Life Science Cluster [1].")
     assert condense("What does she say?", after) == "What does Karen Lindegaard say?"
+    after = exchange(
+        "What is Karen Lindegaard's role?", "Programme manager at Danish Life Science Cluster [1]."
+    )
+    assert condense("Where is her office?", after) == "Where is Karen Lindegaard's office?"
     # "they" is what the question was about, with its noun phrase
     after = exchange("Who are the partners of the INNAXE consortium?", "BIOCAT, BioRN and four more [1].")
     assert condense("When did they present the results?", after) == (

@@ -612,6 +612,11 @@ def test_each_claim_is_checked_against_its_passage(chat_settings, fake_openai):
     _, answer = run(assistant, "How many vacation days do employees get?")
     assert answer.verdict == "unverified" and not answer.citations
 
+    # filler with a marker (SmolLM2 writes ".. [1].") claims nothing and supports nothing
+    fake_openai.reply = lambda body: ".. [1]. Employees get 40 vacation days per year [1]."
+    _, answer = run(assistant, "How many vacation days do employees get?")
+    assert answer.verdict == "unverified" and [s.claim for s in answer.support] == [False, True]
+
 
 def test_an_unverified_answer_can_be_replaced_by_the_offline_one(chat_settings, fake_openai):
     from assistant.core import UNVERIFIED_REPLACED

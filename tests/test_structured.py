@@ -37,7 +37,7 @@ def test_sentences_become_text_with_markers_before_the_stop():
         render({"text": "They met in June 2024.", "passages": [2, 2, 3]}) == "They met in June 2024 [2][3]."
     )
     assert render({"text": "No source", "passages": []}) == "No source"
-    assert render({"text": 5}) == render("x") == ""
+    assert render({"text": 5}) == render("x") == render({"text": " .. ", "passages": [1]}) == ""
     _, text, reader = read(TWO)
     assert text == 'Employees get 25 "vacation" days per year [1]. They carry 5 over, é\n ok [1][2]!'
     assert reader.valid and reader.answerable is True

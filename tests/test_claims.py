@@ -1,0 +1,39 @@
+"""The claim check on its own (``assistant.claims``): what makes a sentence held by its passage."""
+
+from __future__ import annotations
+
+from assistant.claims import check_claims, verdict_of
+from assistant.models import Passage
+
+ARTICLE = Passage(
+    n=1,
+    id="innaxe-1",
+    source="innaxe.txt",
+    text=(
+        "The INNAXE consortium consists of six European partners: BIOCAT, Medicen Paris Region, BioRN, "
+        "Health & Life Sciences Cluster Bulgaria, Council of European BioRegions and Danish Life Science "
+        "Cluster. The six partners presented the results at the Spinoff Bulgaria conference in June 2024.\n"
+        "2) Reflections on sustainable results: a Joint Programme based on nine selected topics."
+    ),
+)
+
+
+def support(sentence: str):
+    (s,) = check_claims(sentence, [ARTICLE], "")
+    return s
+
+
+def test_a_name_of_several_words_must_appear_whole():
+    invented = support("The results were presented at the European Life Science Council [1].")
+    assert not invented.supported and invented.missing == ["European Life Science Council"]
+    held = support("The partners include Medicen Paris Region and Danish Life Science Cluster [1].")
+    assert held.supported and held.missing == []
+    assert support("They met at Spinoff Bulgaria's conference in June 2024 [1].").supported
+
+
+def test_a_lists_numbering_is_no_fact_and_filler_claims_nothing():
+    assert support("The Joint Programme is based on 2 topics [1].").missing == ["2"]
+    assert support("The Joint Programme is based on nine topics [1].").supported
+    filler = check_claims(".. [1]. The consortium has six partners [1].", [ARTICLE])
+    assert [s.claim for s in filler] == [False, True] and verdict_of(filler) == "supported"
+    assert verdict_of(check_claims(".. [1]. It has 12 partners [1].", [ARTICLE])) == "unverified"
