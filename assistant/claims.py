@@ -11,7 +11,9 @@ passages the answer cites) hold:
   Science" and "Council" apart),
 * and at least ``MIN_COVERAGE`` (a fifth) of its content terms (``kb.terms``: stems, stop words out);
 
-words of the question count as held (restating what was asked invents nothing).
+words of the question count as held (restating what was asked invents nothing). A bare answer
+("King Malcolm III of Scotland [1]") claims what the question asks, so one sentence of its
+passages must hold it together with most of the question's terms.
 
 Sentences that only say what is missing ("The documents do not say when"), and sentences with
 no content at all (a small model's ".. [1]"), are not claims and support nothing. The
@@ -127,16 +129,49 @@ def check_claims(text: str, passages: Sequence[Passage], question: str = "") -> 
         spans = [n for n in _name_spans(claim) if not re.search(rf"\b{re.escape(n.lower())}\b", lower)]
         missing += names + [span for span in spans if not set(span.split()) & set(names)]
         coverage = len(own & have_terms) / len(own) if own else 1.0
+        supported = not missing and coverage >= MIN_COVERAGE
+        if supported and question and _bare(claim):
+            supported = _answers_in_one_sentence(claim, question, [by_n[n] for n in cites or answer_cites])
         out.append(
             SentenceSupport(
                 text=sentence,
                 cites=cites,
-                supported=not missing and coverage >= MIN_COVERAGE,
+                supported=supported,
                 missing=list(dict.fromkeys(missing)),
                 coverage=round(coverage, 3),
             )
         )
     return out
+
+
+def _bare(claim: str) -> bool:
+    """A bare answer: a name, number or phrase with no statement of its own ("King Malcolm III
+    of Scotland", "1,200 soldiers"). Its claim is the question's: "X is who/what was asked"."""
+    words = _WORD.findall(claim)
+    names = set(_names(claim))
+    return len(words) <= 6 and sum(w not in names and w.lower() not in _BARE_OK for w in words) <= 2
+
+
+_BARE_OK = frozenset("the a an of and in on at to by from for with".split())
+
+
+def _answers_in_one_sentence(claim: str, question: str, passages: Sequence[Passage]) -> bool:
+    """A bare answer is held only where one sentence of its passages says it together with most
+    of what was asked: "King Malcolm III of Scotland married Edgar's sister" does not answer
+    "Who did King Charles III swear fealty to?", though it holds the name."""
+    asked = set(terms(question))
+    if not asked:
+        return True
+    own = [n.lower() for n in _names(claim)] + [_digits(n) for n in _NUMBER.findall(claim)]
+    for passage in passages:
+        for sentence in split_sentences(passage.text):
+            lower = sentence.lower()
+            numbers = {_digits(n) for n in _NUMBER.findall(sentence)}
+            if all(o in numbers or re.search(rf"\b{re.escape(o)}\b", lower) for o in own) and (
+                len(asked & set(terms(sentence))) / len(asked) > 0.5
+            ):
+                return True
+    return False
 
 
 def verdict_of(support: Sequence[SentenceSupport]) -> Verdict | None:

@@ -37,3 +37,23 @@ def test_a_lists_numbering_is_no_fact_and_filler_claims_nothing():
     filler = check_claims(".. [1]. The consortium has six partners [1].", [ARTICLE])
     assert [s.claim for s in filler] == [False, True] and verdict_of(filler) == "supported"
     assert verdict_of(check_claims(".. [1]. It has 12 partners [1].", [ARTICLE])) == "unverified"
+
+
+def test_a_bare_answer_must_be_said_where_the_question_is():
+    passage = Passage(
+        n=1,
+        id="normans-20",
+        source="normans-020.txt",
+        text="King Malcolm III of Scotland married Edgar's sister Margaret. "
+        "Rollo swore fealty to King Charles III in exchange for the lands.",
+    )
+
+    def held(answer: str, question: str) -> bool:
+        (s,) = check_claims(answer, [passage], question)
+        return s.supported
+
+    assert not held("King Malcolm III of Scotland [1].", "Who did Rollo swear fealty to?")
+    assert held("King Charles III [1].", "Who did Rollo swear fealty to?")
+    assert held("Margaret [1].", "Whom did King Malcolm III of Scotland marry?")
+    # a statement is judged as before: its own words, not the question's
+    assert held("King Malcolm III of Scotland married Margaret [1].", "Who did Rollo swear fealty to?")
