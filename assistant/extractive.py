@@ -574,7 +574,9 @@ def result_deltas(result: ExtractiveResult) -> Iterator[str]:
 # --- follow-up questions --------------------------------------------------------------------
 
 _PRONOUN_RE = re.compile(
-    r"\b(this project|this company|this organisation|this organization|" + "|".join(PRONOUNS) + r")\b",
+    r"\b(this project|this company|this organisation|this organization|(?:these|those) [a-z]+s|"
+    + "|".join(PRONOUNS)
+    + r")\b",
     re.IGNORECASE,
 )
 _IMPERATIVES = frozenset(
@@ -651,7 +653,8 @@ def _noun_phrase(question: str) -> str:
 
 _AUX_VERBS = frozenset(
     "do does did is are was were be been being have has had can could should would will shall "
-    "get gets got make makes made tell explain describe know mean means work works use used".split()
+    "get gets got make makes made tell explain describe know mean means work works use used "
+    "say says said cover covers include includes contain contains".split()
 )
 
 
@@ -726,6 +729,8 @@ def _resolve(question: str, previous: str, named: str = "") -> str:
             return f"in {place}" if not before.endswith((" in", " at", " to", " from")) else place
         if low in ("its", "their", "theirs", "his"):
             return _possessive(referent)
+        if low.startswith(("these ", "those ")):  # "those results": the results of the subject
+            return f"the {word.split()[1]} of {referent}"
         if low == "her":
             nxt = re.match(r"[A-Za-z]+", after)
             if nxt and fold(nxt.group(0)) not in STOPWORDS:

@@ -229,6 +229,8 @@ def test_condense_takes_he_she_it_from_what_the_answer_named_when_one_was_asked_
         condense("Where does it survive today?", after)
         == "Where does the customary law of Normandy survive today?"
     )
+    after = exchange("What does the backup policy say?", "Backups are kept for 30 days [1].")
+    assert condense("Are those rules strict?", after) == "Are the rules of the backup policy strict?"
 
 
 def test_condense_leaves_standalone_questions_alone():
