@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-_VERB = r"(?:mention|say|state|contain|include|provide|specify|cover|address|discuss|describe|give)"
+_VERB = r"(?:(?:fully|directly|clearly|explicitly)\s+)?(?:mention|say|state|contain|include|provide|specify|cover|address|discuss|describe|give|answer)"
 _REFUSAL = re.compile(
     "|".join(
         [

@@ -193,6 +193,8 @@ def test_the_models_answerable_flag_decides_a_refusal_and_keeps_a_partial_answer
     shown, answer = run(assistant, "What is the budget for vacation days?")
     assert not answer.declined and shown == answer.text
     assert answer.text.startswith(PARTIAL_PREFIX + "The budget is not given")
+    assert answer.verdict == "supported"  # the note that something is missing claims nothing
+    assert [s.claim for s in answer.support] == [False, True]
     assert [c.passage.source for c in answer.citations] == ["leave.md"]
 
 
