@@ -18,6 +18,8 @@ class Passage(BaseModel):
     title: str = ""
     page: int | None = None
     section: str | None = None
+    place: str | None = None  # "slide 3", "sheet Partners, rows 2-11": where, when not a page
+    ocr: bool = False  # read from an image by OCR: the words may hold recognition errors
     start: int | None = None  # character span in the document's extracted text
     end: int | None = None
     score: float = 0.0  # fused score used for ranking
@@ -34,6 +36,8 @@ class Passage(BaseModel):
             title=meta.get("title", ""),
             page=meta.get("page"),
             section=meta.get("section"),
+            place=meta.get("place"),
+            ocr=bool(meta.get("ocr")),
             start=meta.get("start"),
             end=meta.get("end"),
             **{k: v for k, v in scores.items() if v is not None},
@@ -41,13 +45,16 @@ class Passage(BaseModel):
 
     @property
     def location(self) -> str:
-        """Human label: 'title, p. 3' or 'title, § Heading'."""
+        """Human label: 'title, p. 3', 'title, slide 2', 'title, § Heading'; '(OCR)' when read
+        from an image."""
         label = self.title or self.source
-        if self.page is not None:
-            return f"{label}, p. {self.page}"
-        if self.section:
-            return f"{label}, § {self.section}"
-        return label
+        if self.place:
+            label = f"{label}, {self.place}"
+        elif self.page is not None:
+            label = f"{label}, p. {self.page}"
+        elif self.section:
+            label = f"{label}, § {self.section}"
+        return f"{label} (OCR)" if self.ocr else label
 
 
 class Citation(BaseModel):

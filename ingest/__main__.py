@@ -1,5 +1,9 @@
 """``python -m ingest [PATH ...]``: bring the index in line with the corpus folder.
 
+``python -m ingest --watch [PATH ...]`` stays running and ingests what changes under the paths
+(default: the corpus and uploads folders) as it changes, printing a report per batch, until
+Ctrl-C (``ingest.watch``).
+
 Exit status: 0 nothing failed, 1 at least one file failed (or ``--delete`` named nothing
 indexed, or ``--check`` found Chroma, keyword index and records out of step), 2 bad usage or
 configuration (or another ingest holding the lock).
@@ -27,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
     p.add_argument("--list", action="store_true", help="list indexed documents and exit")
     p.add_argument(
+        "--watch",
+        action="store_true",
+        help="keep running: ingest new, changed and removed files under the paths (default: the corpus "
+        "and uploads folders) as they change, until Ctrl-C; changes made before it started need a "
+        "plain run",
+    )
+    p.add_argument(
         "--check",
         action="store_true",
         help="compare the chunk ids of Chroma, the keyword index and the record manager, and exit",
@@ -53,7 +64,10 @@ def _print_report(report: IngestReport) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.watch and (args.dry_run or args.rebuild or args.list or args.check or args.repair or args.delete):
+        parser.error("--watch takes paths and --json only")
     import kb  # noqa: F401  (telemetry off before the libraries load)
     from ingest.pipeline import ingest
     from kb import ConfigError, IngestBusy, KnowledgeBase, load_settings
@@ -75,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(store, args.json)
         if args.repair:
             return _repair(store)
+        if args.watch:
+            return _watch(store, args)
         report = _run(ingest, args, settings, store)
     except (ConfigError, IngestBusy) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -84,6 +100,48 @@ def main(argv: list[str] | None = None) -> int:
     else:
         _print_report(report)
     return 1 if report.failed else 0
+
+
+def _watch(store, args) -> int:
+    """Ingest changes until Ctrl-C (or SIGTERM): the first lets a batch being ingested finish, a
+    second stops at once."""
+    import signal
+    import threading
+
+    from ingest.watch import watch
+
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    def on_ready(folders) -> None:
+        print(f"watching {', '.join(map(str, folders))} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+
+    def on_report(report: IngestReport) -> None:
+        if args.json:
+            print(json.dumps(report.to_dict()), flush=True)
+        else:
+            _print_report(report)
+            sys.stdout.flush()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        watch(
+            args.paths or None, store.settings, store, on_report=on_report, on_ready=on_ready, stop_event=stop
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("stopped watching", file=sys.stderr)
+    return 0
 
 
 def _delete(store, names: list[str]) -> int:

@@ -48,6 +48,8 @@ def iter_chunks(
                 "title": doc.title,
                 "page": section.page,
                 "section": section.heading,
+                "place": section.place,
+                "ocr": section.ocr or None,
                 "chunk": number,
                 "start": start,
                 "end": start + len(piece.page_content),

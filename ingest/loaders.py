@@ -1,4 +1,9 @@
-"""Files -> text: one loader per format, each giving sections with page or heading.
+"""Files -> text: one loader per format, each giving sections with page, heading or place.
+
+Formats beyond PDF, DOCX, Markdown, HTML and text live in modules named for their job, which
+import this module's helpers and are imported by ``LOADERS`` only when first used:
+``ingest.tables`` (CSV, and the rows-as-facts of spreadsheets), ``ingest.office`` (PPTX, XLSX,
+ODT, ODP, EPUB), ``ingest.mail`` (EML, mbox, with their attachments).
 
 CONTRACT (used by ingest/pipeline.py):
 
@@ -6,17 +11,25 @@ CONTRACT (used by ingest/pipeline.py):
     open_document(path, raw, limits) -> DocumentStream   title now, sections as they are consumed
     load_file(path, max_bytes, limits=None) -> LoadedDocument   both, every section in a list
         raise SkipFile(reason)  -- policy: unsupported type, empty, too large, too many pages,
-                                   inflates too much, scanned PDF
-        raise LoadError(reason) -- cannot be read: corrupt/encrypted PDF, binary named .txt,
-                                   unreadable file, symlink loop, took too long, ...
+                                   inflates too much, too many pixels, scanned PDF or image
+                                   with OCR off or not installed
+        raise LoadError(reason) -- cannot be read: corrupt/encrypted PDF or office file, binary
+                                   named .txt, unreadable file, symlink loop, took too long, ...
         (a DocumentStream's sections may raise either part-way, e.g. on page 500 of a PDF)
     SUPPORTED_SUFFIXES: frozenset[str]
 
 Big files are read in bounded steps so memory does not grow with the file: a PDF's page count
 comes from its page tree before any page is built, then pages are extracted one at a time; a
-zip-based file (DOCX) is judged by its members' declared sizes before it is unpacked; any section
-longer than ``SECTION_CHARS`` (a long plain-text file is one section) is cut at paragraph breaks.
+zip-based file (DOCX, PPTX, XLSX, ODT, EPUB) is judged by its members' declared sizes before it
+is unpacked; a spreadsheet is read row by row; any section longer than ``SECTION_CHARS`` (a long
+plain-text file is one section) is cut at paragraph breaks.
 ``Limits`` carries the per-file bounds, including a deadline checked between pages and sections.
+
+A PDF page with no text layer, and an image file (PNG, JPEG, TIFF), is read by OCR
+(``ingest.ocr``, Tesseract) when ``Limits.ocr`` is on (``ASSISTANT_OCR``): its sections carry
+``ocr=True``, a mixed PDF's text pages are kept as they are, and an image's pixel count is judged
+from its header before it is decoded. With OCR off, a PDF with no text at all and an image are
+skipped; with Tesseract missing, so is any file that needs it, the reason naming the package.
 
 Reasons are short sentences shown to staff in the ingest report, so they name the problem and,
 where there is one, the fix or the setting. Sizes use decimal units: pass
@@ -25,7 +38,9 @@ where there is one, the fix or the setting. Sizes use decimal units: pass
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import importlib
 import io
 import itertools
 import re
@@ -56,6 +71,8 @@ class Section:
     text: str
     page: int | None = None  # 1-based, PDFs
     heading: str | None = None  # nearest heading above the text (DOCX, Markdown, HTML)
+    place: str | None = None  # where it is when not a page or heading: "slide 3", "sheet Partners, rows 2-11"
+    ocr: bool = False  # the text was read from an image by OCR (shown in the citation)
     offset: int = 0  # where this section's text starts in the document's full extracted text
 
 
@@ -86,6 +103,13 @@ class Limits:
     max_unzipped_bytes: int = 200_000_000
     seconds: float | None = None  # None: no deadline
     started: float = field(default_factory=time.monotonic)
+    ocr: bool = True  # read PDF pages with no text layer, and image files, by OCR (ASSISTANT_OCR)
+    max_image_pixels: int = 50_000_000  # an image with more is refused before it is decoded
+
+    @property
+    def deadline(self) -> float | None:
+        """The ``time.monotonic()`` time the file must be done by (None: no deadline)."""
+        return None if self.seconds is None else self.started + self.seconds
 
     def check_time(self) -> None:
         """Called between pages, sections and windows: a file cannot stall the others for ever."""
@@ -146,7 +170,14 @@ def _placed(sections: Iterable[Section], limits: Limits) -> Iterator[Section]:
     for section in sections:
         limits.check_time()
         for text in _pieces(section.text):
-            yield Section(text=text, page=section.page, heading=section.heading, offset=offset)
+            yield Section(
+                text=text,
+                page=section.page,
+                heading=section.heading,
+                place=section.place,
+                ocr=section.ocr,
+                offset=offset,
+            )
             offset += len(text) + len(SECTION_SEPARATOR)
 
 
@@ -175,6 +206,15 @@ def _pieces(text: str) -> Iterator[str]:
     rest = text[start:].strip()
     if rest:
         yield rest
+
+
+def _with_text(sections: Iterator[Section]) -> Iterator[Section]:
+    """``sections`` after reading up to the first one with text, so a file with none is skipped
+    when it is opened (``SkipFile(NO_TEXT)``) rather than indexed as nothing."""
+    first = next((s for s in sections if s.text.strip()), None)
+    if first is None:
+        raise SkipFile(NO_TEXT)
+    return itertools.chain([first], sections)
 
 
 def _first_line(text: str) -> str:
@@ -283,7 +323,9 @@ def load_pdf(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
     pages = _pdf_pages(reader, limits)
     first = next((s for s in pages if s.text), None)
     if first is None:
-        raise SkipFile("no extractable text (scanned PDF? OCR it first)")
+        raise SkipFile(
+            "no text found, even by OCR" if limits.ocr else "no extractable text (scanned PDF? OCR it first)"
+        )
     title = str(meta_title).strip() or _first_line(first.text)
     return _stream(title or path.stem, itertools.chain([first], pages), limits)
 
@@ -304,7 +346,9 @@ def _check_pages(count: int, limits: Limits) -> None:
 
 
 def _pdf_pages(reader: PdfReader, limits: Limits) -> Iterator[Section]:
-    """Each page's text in turn; a page pypdf cannot read fails the file, naming the page."""
+    """Each page's text in turn; a page pypdf cannot read fails the file, naming the page. A
+    page with no text layer is read from its images by OCR (``limits.ocr``), the others as
+    they are."""
     try:
         pages = reader.pages
         count = len(pages)  # walks the page tree: /Count may understate it
@@ -317,7 +361,37 @@ def _pdf_pages(reader: PdfReader, limits: Limits) -> Iterator[Section]:
             text = pages[number - 1].extract_text() or ""
         except Exception as exc:  # noqa: BLE001
             raise LoadError(f"corrupt PDF: page {number:,}: {_short(exc)}") from None
-        yield Section(text=_normalise(_join_hyphenated(text)), page=number)
+        text = _normalise(_join_hyphenated(text))
+        if text or not limits.ocr:
+            yield Section(text=text, page=number)
+            continue
+        where = f"page {number:,}"
+        with _ocr_reasons(limits, where, needs=f"{where} has no text layer and needs OCR"):
+            from ingest import ocr
+
+            text = ocr.pdf_page_text(
+                pages[number - 1], max_pixels=limits.max_image_pixels, deadline=limits.deadline, where=where
+            )
+        yield Section(text=_normalise(_join_hyphenated(text)), page=number, ocr=True)
+
+
+@contextlib.contextmanager
+def _ocr_reasons(limits: Limits, where: str, needs: str) -> Iterator[None]:
+    """``ingest.ocr``'s errors as the loaders' own: a missing engine or a refused image is a
+    skip (``needs`` says why OCR was wanted), an unreadable image or a failed run a load error."""
+    from ingest import ocr
+
+    try:
+        yield
+    except ocr.NoEngine as exc:
+        raise SkipFile(f"{needs}, but {exc}") from None
+    except ocr.ImageRefused as exc:
+        raise SkipFile(f"{where}: {exc}" if where else str(exc)) from None
+    except ocr.OcrTimeout as exc:
+        limits.check_time()  # past the file's deadline: its usual reason, naming the setting
+        raise LoadError(str(exc)) from None
+    except ocr.OcrFailed as exc:
+        raise LoadError(str(exc)) from None
 
 
 def _join_hyphenated(text: str) -> str:
@@ -485,12 +559,20 @@ _MARK = "\x02"  # brackets the placeholder for an h1-h3 boundary; removed from t
 def load_html(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
     """Visible body text in sections at h1-h3; page furniture (nav, header, footer, ...) dropped.
     Title from <title>, else the first h1, else the file name."""
-    from bs4 import BeautifulSoup, NavigableString
     from bs4.dammit import EncodingDetector
 
     text = _decode(raw)  # also rejects binary content
     declared = EncodingDetector.find_declared_encoding(raw, is_html=True)  # <meta charset=...>
-    soup = BeautifulSoup(raw if declared else text, "html.parser")
+    title, sections = html_sections(raw if declared else text)
+    return _stream(title or path.stem, sections, limits)
+
+
+def html_sections(markup: str | bytes) -> tuple[str, list[Section]]:
+    """(title, sections) of an HTML page: the cleaning of ``load_html``, shared with the mail
+    loader (HTML bodies) and EPUB chapters. The title is <title>, else the first h1-h3, else ""."""
+    from bs4 import BeautifulSoup, NavigableString
+
+    soup = BeautifulSoup(markup, "html.parser")
     title = " ".join(soup.title.get_text().split()) if soup.title else ""
     for tag in soup(_DROP_TAGS):
         tag.decompose()
@@ -519,21 +601,60 @@ def load_html(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
     for index, body in zip(parts[1::2], parts[2::2], strict=True):
         heading = headings[int(index)]
         sections.append(Section(text=_normalise(heading + "\n" + body), heading=heading))
-    title = title or next((h for h in headings if h), "") or path.stem
-    return _stream(title, sections, limits)
+    return title or next((h for h in headings if h), ""), sections
 
 
 def load_text(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
-    """Plain text (.txt, .rst, .csv): one section (cut into pieces when long); the title is a
+    """Plain text (.txt, .rst): one section (cut into pieces when long); the title is a
     short first line that reads like a headline (no closing full stop), else the file name."""
     text = _normalise(_decode(raw))
     first = _first_line(text).strip()
-    headline = path.suffix.lower() != ".csv" and 0 < len(first) <= 150 and not first.endswith((".", ":", ","))
+    headline = 0 < len(first) <= 150 and not first.endswith((".", ":", ","))
     return _stream(first if headline else path.stem, [Section(text=text)], limits)
+
+
+def load_image(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
+    """PNG, JPEG or TIFF read by OCR (``ingest.ocr``): one section, or one per page of a
+    multi-page TIFF (``page``); the title is the first line read, else the file name. The
+    header (format, pixels, pages) is judged before any pixel is decoded."""
+    from ingest import ocr
+
+    if not limits.ocr:
+        raise SkipFile("an image: its text is read by OCR, which is off (ASSISTANT_OCR=false)")
+    with _ocr_reasons(limits, "", needs="an image needs OCR"):
+        count, texts = ocr.image_file_pages(
+            raw, max_pixels=limits.max_image_pixels, max_pages=limits.max_pdf_pages, deadline=limits.deadline
+        )
+
+    def sections() -> Iterator[Section]:
+        for number in range(1, count + 1):
+            with _ocr_reasons(limits, f"page {number:,}" if count > 1 else "", needs="an image needs OCR"):
+                text = next(texts)
+            yield Section(_normalise(_join_hyphenated(text)), page=number if count > 1 else None, ocr=True)
+
+    pages = sections()
+    first = next((s for s in pages if s.text), None)
+    if first is None:
+        raise SkipFile("no text found by OCR")
+    title = _first_line(first.text) if len(re.findall(r"\w", _first_line(first.text))) >= 3 else ""
+    return _stream(title or path.stem, itertools.chain([first], pages), limits)
 
 
 # (path for the format and title fallback, the file's bytes, the bounds on this file)
 Loader = Callable[[Path, bytes, Limits], DocumentStream]
+
+
+def _elsewhere(module: str, name: str) -> Loader:
+    """A loader from a module that imports this one: imported when first used, so there is no
+    import cycle and a format's library loads only when a file of that format comes."""
+
+    def load(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
+        return getattr(importlib.import_module(module), name)(path, raw, limits)
+
+    load.__name__ = load.__qualname__ = name
+    return load
+
+
 LOADERS: dict[str, Loader] = {
     ".pdf": load_pdf,
     ".docx": load_docx,
@@ -544,7 +665,19 @@ LOADERS: dict[str, Loader] = {
     ".txt": load_text,
     ".text": load_text,
     ".rst": load_text,
-    ".csv": load_text,
+    ".png": load_image,
+    ".jpg": load_image,
+    ".jpeg": load_image,
+    ".tif": load_image,
+    ".tiff": load_image,
+    ".csv": _elsewhere("ingest.tables", "load_csv"),
+    ".xlsx": _elsewhere("ingest.office", "load_xlsx"),
+    ".pptx": _elsewhere("ingest.office", "load_pptx"),
+    ".odt": _elsewhere("ingest.office", "load_odt"),
+    ".odp": _elsewhere("ingest.office", "load_odp"),
+    ".epub": _elsewhere("ingest.office", "load_epub"),
+    ".eml": _elsewhere("ingest.mail", "load_eml"),
+    ".mbox": _elsewhere("ingest.mail", "load_mbox"),
 }
 SUPPORTED_SUFFIXES = frozenset(LOADERS)
 

@@ -210,6 +210,7 @@ class _Ingestor:
             max_pdf_pages=self.settings.max_pdf_pages,
             max_unzipped_bytes=int(self.settings.max_unzipped_mb * 1_000_000),
             seconds=self.settings.max_file_seconds,
+            ocr=self.settings.ocr,
         )
         try:
             raw = read_file(cand.path, self.max_bytes)

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     max_file_seconds: float = Field(
         3600.0, gt=0, description="A file that takes longer to read, chunk and index fails by name."
     )
+    ocr: bool = Field(True, description="Read PDF pages with no text layer, and images, by OCR (Tesseract).")
 
     # --- retrieval ------------------------------------------------------------------
     top_k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
     users: str | None = Field(None, description="Inline users: 'name:role:argon2hash,...'.")
     require_login: bool = Field(False, description="Viewers must log in to chat.")
     max_upload_mb: float = Field(50.0, gt=0)
+    watch: bool = Field(False, description="Ingest changes to the corpus and uploads folders as they happen.")
     example_questions: list[str] = Field(
         default_factory=lambda: [
             "Which partners make up the INNAXE consortium?",

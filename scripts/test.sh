@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything the tests need, then the tests: a venv per Python from the test lock, Debian chromium
-# for the browser tests, ruff, and pytest (which starts the Chroma server, the fake model server,
+# for the browser tests, Debian tesseract for OCR, ruff, and pytest (which starts the Chroma server, the fake model server,
 # PostgreSQL where a test needs it, and the app itself).
 #
 # The whole suite runs on the default Python (.venv); the suite without the browser tests then runs
@@ -11,9 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 # Debian packages the tests start: chromium (browser tests), postgresql (server-mode tests; only
-# its programs are used: the tests run their own throw-away server, never the system's one)
+# its programs are used: the tests run their own throw-away server, never the system's one),
+# tesseract-ocr with its English data (OCR tests)
 need=()
 command -v chromium >/dev/null || need+=(chromium)
+{ command -v tesseract >/dev/null && tesseract --list-langs 2>/dev/null | grep -qx eng; } || need+=(tesseract-ocr tesseract-ocr-eng)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing Debian packages for the tests: ${need[*]}..." >&2

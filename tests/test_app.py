@@ -92,7 +92,7 @@ def sources_of(messages: list[dict]) -> list[dict]:
 def test_health_reports_the_ingested_corpus(app):
     health = app.health()
     assert health["ok"] is True
-    assert health["documents"] == 1 and health["chunks"] > 0
+    assert health["documents"] == 2 and health["chunks"] > 0  # the article and its scanned page
     assert health["answer_mode"] == "extractive"
 
 
@@ -207,6 +207,7 @@ def _staff_calls(tmp_path):
         "staff_upload": ([handle_file(str(upload))], "general"),
         "staff_reingest": (),
         "staff_documents": (),
+        "staff_watch": (),
         "staff_ask_delete": (source,),
         "staff_delete": (source,),
         "staff_feedback": (),

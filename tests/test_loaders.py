@@ -85,8 +85,12 @@ def test_pdf_corrupt_is_a_load_error(tmp_path):
 
 
 def test_pdf_without_text_is_skipped_as_scanned(tmp_path):
+    """Blank pages, no images: nothing for OCR either (scanned pages: tests/test_ocr.py)."""
+    path = write_pdf(tmp_path / "scan.pdf", ["", ""])
     with pytest.raises(SkipFile, match=r"^no extractable text \(scanned PDF\? OCR it first\)$"):
-        load_file(write_pdf(tmp_path / "scan.pdf", ["", ""]), LIMIT)
+        load_file(path, LIMIT, Limits(ocr=False))
+    with pytest.raises(SkipFile, match=r"^no text found, even by OCR$"):
+        load_file(path, LIMIT)
 
 
 def test_pdf_page_count_is_read_from_the_page_tree_before_any_page(tmp_path):
@@ -290,9 +294,11 @@ def test_binary_named_txt_is_a_load_error(tmp_path, content):
         load_file(path, LIMIT)
 
 
-def test_csv_is_text(tmp_path):
+def test_csv_rows_read_as_facts(tmp_path):
+    """More on CSV, spreadsheets and the other formats in test_formats.py."""
     document = load(write_text(tmp_path / "budget.csv", "item,amount\nrent,1200\n"))
-    assert document.text == "item,amount\nrent,1200"
+    assert document.text == "item: rent; amount: 1200"
+    assert document.sections[0].place == "row 2"
 
 
 # --- policy skips and file-system failures ------------------------------------------------------
@@ -321,7 +327,7 @@ def test_too_large_with_a_small_limit(tmp_path):
         load_file(path, max_bytes=100)
 
 
-@pytest.mark.parametrize("name", ["archive.xyz", "photo.JPG", "Makefile"])
+@pytest.mark.parametrize("name", ["archive.xyz", "clip.MP4", "Makefile"])
 def test_unsupported_suffix_is_skipped(tmp_path, name):
     path = tmp_path / name
     path.write_text("anything")

@@ -102,7 +102,7 @@ def test_the_stdio_server_serves_every_tool_and_the_documents(make_settings, shi
 
         listed = await tool(client, "list_documents", limit=200)
         sources = [d["source"] for d in listed["documents"]]
-        assert sources == sorted(sources) and INNAXE in sources and len(sources) == NOTES + 1
+        assert sources == sorted(sources) and INNAXE in sources and len(sources) == NOTES + 2
         assert listed["next_cursor"] is None
         notes = await tool(client, "list_documents", collection="notes", limit=200)
         assert {tuple(d["collections"]) for d in notes["documents"]} == {("notes",)} and len(
@@ -240,7 +240,7 @@ def test_http_tools_link_into_the_app_and_page_without_gaps_while_documents_arri
         assert answer["citations"] and answer["citations"][0]["url"].startswith(f"{app.url}/files/")
 
         before = [d["source"] for d in (await tool(client, "list_documents", limit=200))["documents"]]
-        assert len(before) == NOTES + 2
+        assert len(before) == NOTES + 3  # the notes, the minutes, the article and its scanned page
         seen: list[str] = []
         page = await tool(client, "list_documents", limit=7)
         pages = 1

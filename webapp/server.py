@@ -4,7 +4,8 @@
   ``ASSISTANT_REQUIRE_LOGIN`` is on): a plain form, a session cookie (``webapp.sessions``).
   Clients such as ``gradio_client.Client(auth=...)`` post the same form and get JSON.
 * ``GET /healthz`` -- JSON for load balancers and scripts: ok, documents, chunks, answer mode,
-  the start-up ingest's progress and the answering queue.
+  the start-up ingest's progress, the folder watcher's state (``ASSISTANT_WATCH``) and the
+  answering queue.
 * ``POST /api/ask`` -- ``{"question", "history", "stream"}`` in, the ``Answer`` as JSON out (with
   ``stream``, Server-Sent Events: ``delta`` events, then one ``answer`` event with the Answer);
   429/503 with ``Retry-After`` when every answering slot is taken (``webapp.gate``).
@@ -65,7 +66,7 @@ from webapp.ui import CSS, build_ui
 log = logging.getLogger(__name__)
 
 # Served as text so a document can never run script in this site's origin.
-_AS_TEXT = {".html", ".htm", ".md", ".markdown", ".rst", ".csv", ".txt", ".text"}
+_AS_TEXT = {".html", ".htm", ".md", ".markdown", ".rst", ".csv", ".txt", ".text", ".eml", ".mbox"}
 # Where a browser goes after signing in or out: a fixed list, never a URL from the request.
 _NEXT = {"chat": "./", "documents": "./?view=documents"}
 
@@ -76,8 +77,14 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with mcp_running:
-            yield
+        if services.watch is not None:
+            services.watch.start()
+        try:
+            async with mcp_running:
+                yield
+        finally:
+            if services.watch is not None:
+                await anyio.to_thread.run_sync(services.watch.stop)
 
     app = FastAPI(
         title="Documents assistant",
@@ -155,6 +162,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
                 "model": services.assistant.answerer.model,
                 "last_ingest": st.last_ingest,
                 "ingest": services.startup.to_dict(),
+                "watch": services.watch.to_dict() if services.watch else {"state": "off"},
                 "answering": services.gate.stats(),
             }
         )

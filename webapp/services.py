@@ -20,8 +20,10 @@ from dataclasses import dataclass, field
 from starlette.requests import HTTPConnection
 
 from assistant.core import Assistant
+from ingest import ocr
 from ingest.pipeline import ingest
 from ingest.report import IngestReport
+from ingest.watch import FolderWatch
 from kb.access import CollectionRules, Scope
 from kb.settings import Settings
 from kb.store import DocumentRecord, KnowledgeBase
@@ -94,6 +96,7 @@ class Services:
     rules: CollectionRules
     gate: AnswerGate
     startup: IngestProgress = field(default_factory=IngestProgress)
+    watch: FolderWatch | None = None  # ASSISTANT_WATCH: started and stopped with the app (webapp.server)
 
     @classmethod
     def start(cls, settings: Settings, *, ingest_corpus: bool = True) -> Services:
@@ -114,7 +117,10 @@ class Services:
             api_keys=ApiKeyStore(kb.engine),
             rules=CollectionRules(kb.engine),
             gate=AnswerGate.from_settings(settings),
+            watch=FolderWatch(settings, kb) if settings.watch else None,
         )
+        if settings.ocr and (no_ocr := ocr.available()):
+            log.warning("scanned PDF pages and images will be skipped: %s", no_ocr)
         if not settings.corpus_dir.is_dir():
             log.warning(
                 "the corpus folder %s does not exist: nothing to ingest at start", settings.corpus_dir

@@ -21,6 +21,7 @@ from pathlib import Path
 from ingest.loaders import SUPPORTED_SUFFIXES, human_size
 from ingest.pipeline import delete_document, ingest
 from ingest.report import FileOutcome, IngestReport
+from ingest.watch import Seen
 from kb.access import GENERAL, valid_collection
 from kb.settings import Settings
 from kb.store import DocumentRecord
@@ -28,6 +29,7 @@ from webapp.services import Services
 
 Progress = Callable[[int, int, str], None]
 REPORT_HEADERS = ["file", "status", "chunks", "detail"]
+WATCH_HEADERS = [*REPORT_HEADERS, "when (UTC)"]
 DOCUMENT_HEADERS = ["title", "source", "chunks", "size", "ingested at (UTC)"]
 FEEDBACK_HEADERS = ["time (UTC)", "user", "vote", "question", "answer", "cited sources"]
 _MAX_STEM_BYTES = 150  # file systems allow 255 bytes; leave room for the hash and the suffix
@@ -134,6 +136,12 @@ def report_rows(report: IngestReport) -> list[list]:
         [f.source, f.status, f.chunks, f.reason if f.status in ("skipped", "failed") else f.title]
         for f in report.files
     ]
+
+
+def watch_rows(seen: list[Seen]) -> list[list]:
+    """The folder watcher's latest outcome per file, as the ingest report shows outcomes."""
+    rows = report_rows(IngestReport(files=[s.outcome for s in seen]))
+    return [[*row, time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s.at))] for row, s in zip(rows, seen)]
 
 
 def document_rows(docs: list[DocumentRecord]) -> list[list]:

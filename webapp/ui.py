@@ -41,6 +41,7 @@ STAFF_ENDPOINTS = (
     "staff_upload",
     "staff_reingest",
     "staff_documents",
+    "staff_watch",
     "staff_ask_delete",
     "staff_delete",
     "staff_feedback",

@@ -83,6 +83,23 @@ class DocumentsPage:
         ]
         return table(PROBLEM_HEADERS, rows)
 
+    def _watch(self) -> tuple[str, dict]:
+        """The folder watcher's line and the latest change it picked up per file."""
+        watch = self.services.watch
+        if watch is None:
+            return "", table(staff.WATCH_HEADERS)
+        state = {"watching": "watching", "starting": "starting", "failed": "stopped after an error"}
+        folders = (
+            ", ".join(f"`{html.escape(str(f))}`" for f in watch.folders) or "the corpus and uploads folders"
+        )
+        line = (
+            f"**Folder watcher** ({state.get(watch.state, watch.state)}): {folders}. New, changed and "
+            "removed files are ingested as they change; below, the latest outcome per file, newest first."
+        )
+        if watch.error:
+            line += f" Error: {html.escape(watch.error)}"
+        return line, table(staff.WATCH_HEADERS, staff.watch_rows(watch.latest()))
+
     def on_load(self, user: User | None) -> tuple:
         """Outputs of a page load: the sign-in form or the staff panel, and (staff only) data."""
         is_staff = bool(user and user.is_staff)
@@ -100,6 +117,7 @@ class DocumentsPage:
             *(self._documents() if is_staff else empty),
             self._problems() if is_staff else table(PROBLEM_HEADERS),
             table(staff.FEEDBACK_HEADERS, staff.feedback_rows(self.services) if is_staff else []),
+            *(self._watch() if is_staff else ("", table(staff.WATCH_HEADERS))),
         )
 
     # --- handlers ---------------------------------------------------------------------------------
@@ -155,6 +173,10 @@ class DocumentsPage:
     def refresh(self, request: gr.Request):
         require_staff(self.services, request)
         return (*self._documents(), self._problems(), self.services.status_line())
+
+    def refresh_watch(self, request: gr.Request):
+        require_staff(self.services, request)
+        return self._watch()
 
     def ask_delete(self, source: str | None, request: gr.Request):
         """First step of a delete: say what will go and show the confirm buttons."""
@@ -265,6 +287,17 @@ class DocumentsPage:
                 column_widths=["34%", "10%", "40%", "16%"],
                 elem_id="file-problems",
             )
+            with gr.Group(visible=self.services.watch is not None, elem_id="watch"):
+                watch_md = gr.Markdown(elem_id="watch-status")
+                watch_table = gr.Dataframe(
+                    value=table(staff.WATCH_HEADERS),
+                    type="array",
+                    interactive=False,
+                    label="Picked up by the folder watcher (Refresh to update)",
+                    wrap=True,
+                    column_widths=["34%", "10%", "8%", "34%", "14%"],
+                    elem_id="watch-report",
+                )
             with gr.Accordion("Feedback on answers", open=False, elem_id="feedback"):
                 feedback_table = gr.Dataframe(
                     value=table(staff.FEEDBACK_HEADERS),
@@ -305,6 +338,9 @@ class DocumentsPage:
             api_name="staff_documents",
             api_visibility=PRIVATE,
         )
+        refresh_btn.click(
+            self.refresh_watch, None, [watch_md, watch_table], api_name="staff_watch", api_visibility=PRIVATE
+        )
         delete_btn.click(
             self.ask_delete,
             [delete_choice],
@@ -330,4 +366,14 @@ class DocumentsPage:
         feedback_export.click(
             self.export_feedback, None, feedback_file, api_name="staff_feedback_csv", api_visibility=PRIVATE
         )
-        return [login_box, staff_panel, signed_in, docs_table, delete_choice, problems_table, feedback_table]
+        return [
+            login_box,
+            staff_panel,
+            signed_in,
+            docs_table,
+            delete_choice,
+            problems_table,
+            feedback_table,
+            watch_md,
+            watch_table,
+        ]
