@@ -130,8 +130,9 @@ def check_claims(text: str, passages: Sequence[Passage], question: str = "") -> 
         missing += names + [span for span in spans if not set(span.split()) & set(names)]
         coverage = len(own & have_terms) / len(own) if own else 1.0
         supported = not missing and coverage >= MIN_COVERAGE
-        if supported and question and _bare(claim):
-            supported = _answers_in_one_sentence(claim, question, [by_n[n] for n in cites or answer_cites])
+        answer = _ANSWER_LEAD.sub("", claim)  # "The answer is: King Charles III": the bare answer
+        if supported and question and _bare(answer):
+            supported = _answers_in_one_sentence(answer, question, [by_n[n] for n in cites or answer_cites])
         out.append(
             SentenceSupport(
                 text=sentence,
@@ -152,6 +153,7 @@ def _bare(claim: str) -> bool:
     return len(words) <= 6 and sum(w not in names and w.lower() not in _BARE_OK for w in words) <= 2
 
 
+_ANSWER_LEAD = re.compile(r"^(?:the\s+)?(?:short\s+)?answer\s+is\s*:?\s*", re.IGNORECASE)
 _BARE_OK = frozenset("the a an of and in on at to by from for with".split())
 
 
