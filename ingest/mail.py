@@ -8,6 +8,12 @@ attachments are added, replaced and removed together. An attachment that is not 
 (unsupported type, corrupt, no text) is a line of the mail's text that says why; it never fails
 the mail. Each message's attachments are read before the message is handed on, so that line
 can be in it: memory holds one message's text at a time, never a whole mailbox's.
+
+Images in a mail are mostly signature logos, icons and banners: OCR would take a second or more
+each, usually to find no text. An image part under 20 KB, or one shown in the body (a
+``Content-ID`` or ``Content-Disposition: inline``) under 200 KB, is only named ("Attachment
+logo.png: not indexed (inline image)"); other images (a scan, a photo, a screenshot; Apple Mail
+marks every attachment inline, so size decides there) are read by OCR like image files.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ from ingest.loaders import (
 _HEADERS = ("Subject", "From", "To", "Cc", "Date")
 _MAX_DEPTH = 3  # a message attached to a message attached to ...: deeper ones are only named
 _FROM_LINE = re.compile(rb"^From [^\n]*\n(?=[!-9;-~]+:)", re.MULTILINE)  # "From " line, then a header
+_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".webp", ".svg"})
+SMALL_IMAGE_BYTES = 20_000  # logos, icons, tracking pixels: never worth an OCR run
+INLINE_IMAGE_BYTES = 200_000  # an image shown in the body below this is decoration (logo, banner)
 
 
 def load_eml(path: Path, raw: bytes, limits: Limits) -> DocumentStream:
@@ -143,12 +152,29 @@ def _attachment(part: EmailMessage, name: str, limits: Limits, depth: int) -> li
             raise SkipFile("mails nested too deeply")
         inner = part.get_content()
         return list(_with_text(_message(inner, limits, depth=depth + 1)))
+    if part.get_content_maintype() == "image" or suffix in _IMAGE_SUFFIXES:
+        _check_image(part)
     if suffix not in LOADERS:
         raise SkipFile(f"unsupported file type {suffix or '(no extension)'}")
     raw = part.get_payload(decode=True) or b""
     if not raw.strip():
         raise SkipFile("empty file")
     return list(_with_text(open_document(Path(name), raw, limits).sections))
+
+
+def _check_image(part: EmailMessage) -> None:
+    """Refuse (``SkipFile``) an image that is the mail's decoration rather than a document: one
+    shown in the body (``Content-ID``, ``Content-Disposition: inline``) under
+    ``INLINE_IMAGE_BYTES``, or any under ``SMALL_IMAGE_BYTES`` (an empty one is left to the
+    empty-file check)."""
+    raw = part.get_payload(decode=True) or b""
+    if not raw.strip():
+        return
+    inline = part.get("Content-ID") is not None or part.get_content_disposition() == "inline"
+    if inline and len(raw) < INLINE_IMAGE_BYTES:
+        raise SkipFile("inline image")
+    if len(raw) < SMALL_IMAGE_BYTES:
+        raise SkipFile(f"small image, under {SMALL_IMAGE_BYTES // 1000} KB")
 
 
 def _placed_in(section: Section, where: str) -> Section:

@@ -90,10 +90,11 @@ def last_answer(page: Page):
 
 def test_chat_streams_the_answer_and_opens_its_sources(page, app, fake_openai, output_dir):
     expect(page.locator("#kb-status")).to_contain_text("fake-model")
-    expect(page.locator("#kb-status")).to_contain_text("1 document, ")
+    expect(page.locator("#kb-status")).to_contain_text("2 documents, ")  # the article and a scanned page
     page.screenshot(path=output_dir / "01-chat.png")
 
-    fake_openai.hang_after_chunks, fake_openai.hang_s = 3, 8  # three words, then a pause
+    # the JSON answer's opening ('{"answerable":', 'true,', '"sentences":', '[{"text":'), three words, a pause
+    fake_openai.hang_after_chunks, fake_openai.hang_s = 7, 8
     ask(page, "Which partners make up the INNAXE consortium?")
     answer = last_answer(page)
     expect(answer).to_contain_text("The INNAXE consortium")
@@ -159,7 +160,7 @@ def test_staff_signs_in_uploads_a_docx_and_the_chat_answers_from_it(page, app, o
     documents = page.locator("#documents-table").first
     expect(documents).to_contain_text("Otter survey")
     expect(documents).to_contain_text(source)
-    expect(page.locator("#kb-status")).to_contain_text("2 documents")
+    expect(page.locator("#kb-status")).to_contain_text("3 documents")
     page.screenshot(path=output_dir / "02-uploaded.png", full_page=True)
 
     page.get_by_role("tab", name="Chat").click()

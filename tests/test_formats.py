@@ -411,6 +411,63 @@ def test_not_a_mail_is_a_load_error(tmp_path):
         load_file(tmp_path / "x.mbox", LIMIT)
 
 
+def png_of_text(text: str, size: tuple[int, int], *, noise: float = 0.0, points: int = 36) -> bytes:
+    """A greyscale PNG with ``text`` drawn in Pillow's own font; Gaussian noise makes a scan (a
+    PNG of hundreds of KB), none a flat logo (a few KB)."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", size, 255)
+    ImageDraw.Draw(image).text((20, 20), text, font=ImageFont.load_default(size=points), fill=0)
+    if noise:
+        pixels = np.asarray(image, dtype=np.float32) + np.random.default_rng(7).normal(
+            0, noise, image.size[::-1]
+        )
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def test_eml_inline_and_small_images_are_named_not_ocred_real_image_attachments_are(tmp_path, monkeypatch):
+    """A signature logo (shown in the body by Content-ID) and a small icon cost an OCR run each
+    for no text: they are only named. A scan attached as a file, and a big photo Apple Mail marks
+    inline, are read by OCR."""
+    from ingest import ocr
+
+    read: list[tuple[int, int]] = []
+    real = ocr.image_text
+    monkeypatch.setattr(ocr, "image_text", lambda image, **kw: read.append(image.size) or real(image, **kw))
+    logo = png_of_text("NORDLYS ENERGY", (420, 90))
+    icon = png_of_text("i", (48, 48), points=30)
+    scan = png_of_text("The survey counted fourteen otters.", (1000, 260), noise=30)
+    photo = png_of_text("Whiteboard: budget of 900 euros.", (1200, 400), noise=30)
+    assert len(logo) < 20_000 and len(icon) < 20_000 and len(scan) > 20_000 and len(photo) > 200_000
+
+    message = mail("Survey photos", html='<p>Photos of the survey attached.</p><img src="cid:logo@nordlys">')
+    message.add_related(logo, maintype="image", subtype="png", cid="<logo@nordlys>", filename="logo.png")
+    message.add_attachment(icon, maintype="image", subtype="png", filename="icon.png")
+    message.add_attachment(scan, maintype="image", subtype="png", filename="scan.png")
+    message.add_attachment(
+        photo, maintype="image", subtype="png", filename="IMG_0412.png", disposition="inline", cid="<p@x>"
+    )
+    path = tmp_path / "photos.eml"
+    path.write_bytes(message.as_bytes())
+
+    document = load(path)
+    body = document.sections[0].text
+    assert "Attachment logo.png: not indexed (inline image)" in body
+    assert "Attachment icon.png: not indexed (small image, under 20 KB)" in body
+    assert "NORDLYS" not in document.text
+    assert places(document) == [None, "attachment scan.png", "attachment IMG_0412.png"]
+    assert all(s.ocr for s in document.sections[1:])
+    assert "fourteen otters" in " ".join(document.sections[1].text.split())
+    assert "900 euros" in " ".join(document.sections[2].text.split())
+    assert sorted(read) == [(1000, 260), (1200, 400)]  # the logo and the icon never reached Tesseract
+
+
 # --- OpenDocument and EPUB -----------------------------------------------------------------------
 
 _ODF_NS = (

@@ -163,7 +163,8 @@ def test_bad_input_is_reported_and_loses_nothing(settings, tmp_path):
     os.symlink(corpus / "loop-b.txt", corpus / "loop-a.txt")
     os.symlink(corpus / "loop-a.txt", corpus / "loop-b.txt")
     os.mkfifo(corpus / "unreadable.txt")  # root can read any file mode; a FIFO it cannot read as a file
-    (corpus / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (corpus / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # a PNG's signature and nothing else
+    (corpus / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     outside = write_text(tmp_path / "elsewhere" / "outside.txt", BETA)
 
     settings = settings.model_copy(update={"max_file_mb": 1.0})
@@ -178,7 +179,8 @@ def test_bad_input_is_reported_and_loses_nothing(settings, tmp_path):
         "loop-a.txt": ("failed", "symlink loop"),
         "loop-b.txt": ("failed", "symlink loop"),
         "unreadable.txt": ("failed", "not a regular file"),
-        "image.png": ("skipped", "unsupported"),
+        "image.png": ("failed", "damaged"),
+        "clip.mp4": ("skipped", "unsupported"),
         str(outside): ("skipped", "outside the corpus root"),
     }
     for source, (status, reason) in expected.items():
