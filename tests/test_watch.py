@@ -92,18 +92,19 @@ def test_the_index_follows_files_and_folders_as_they_change(make_settings, tmp_p
         )
         write_text(corpus / "notes" / "beta.md", "# Beta\n\nProject Beta trains nurses in telemedicine.")
         wait_for(lambda: kb.get_document("alpha.txt") and kb.get_document("notes/beta.md"), "two files added")
-        assert watcher.outcomes("alpha.txt") == ["added"]
+        # the report comes once the batch is done, a moment after the index has the file
+        wait_for(lambda: watcher.outcomes("alpha.txt") == ["added"], "the added file reported")
 
         alpha.write_text("Project Alpha now builds wind pumps for clinics in Kenya and Uganda.")
         wait_for(lambda: kb.get_document("alpha.txt").sha256 == sha(alpha), "the changed file updated")
-        assert watcher.outcomes("alpha.txt")[-1] == "updated"
+        wait_for(lambda: watcher.outcomes("alpha.txt")[-1:] == ["updated"], "the update reported")
         assert "wind pumps" in " ".join(
             kb.collection.get(where={"source": "alpha.txt"}, limit=10)["documents"]
         )
 
         alpha.unlink()
         wait_for(lambda: kb.get_document("alpha.txt") is None, "the deleted file removed")
-        assert watcher.outcomes("alpha.txt")[-1] == "removed"
+        wait_for(lambda: watcher.outcomes("alpha.txt")[-1:] == ["removed"], "the removal reported")
         assert not kb.collection.get(where={"source": "alpha.txt"}, limit=1)["ids"]
 
         # a folder moved away takes its documents with it; one moved in is read whole
@@ -126,6 +127,7 @@ def test_the_index_follows_files_and_folders_as_they_change(make_settings, tmp_p
         wait_for(lambda: kb.get_document("epsilon.txt"), "the file after the hidden ones")
         sources = {d.source for d in kb.list_documents()}
         assert sources == {"projects/gamma.txt", "projects/deep/delta.txt", "epsilon.txt"}
+        wait_for(lambda: watcher.outcomes("epsilon.txt"), "the batch after the hidden ones reported")
         assert not watcher.outcomes(".draft.txt") and not watcher.outcomes("~$report.docx")
     finally:
         watcher.close()
@@ -148,6 +150,7 @@ def test_a_watch_on_a_folder_never_removes_what_lies_outside_it(make_settings):
             lambda: kb.get_document("watched/new/fresh.txt") and kb.get_document("watched/old.txt") is None,
             "the watched folder's changes",
         )
+        wait_for(lambda: "removed" in watcher.outcomes("watched/old.txt"), "the batch reported (done)")
         assert kb.get_document("other/keep.txt") is not None, "outside the watched folder: left alone"
     finally:
         watcher.close()
@@ -232,12 +235,17 @@ def test_the_app_watches_when_asked_and_shows_it_on_the_staff_page(tmp_path):
         wait_for(lambda: app.health()["documents"] == 1, "the new file indexed by the app")
 
         staff = client(app.url, auth=STAFF)
-        watch_line, watch_table = call(staff, "staff_watch")
+        # the watcher's report comes once its batch is done, a moment after the index has the file
+        watch_line, watch_table = wait_for(
+            lambda: (got := call(staff, "staff_watch"))[1]["data"] and got, "the staff page's watch report"
+        )
         assert "Folder watcher" in watch_line and "watching" in watch_line
         [row] = watch_table["data"]
         assert row[:3] == ["minutes.txt", "added", 1]
 
         (app.corpus_dir / "minutes.txt").unlink()
         wait_for(lambda: app.health()["documents"] == 0, "the deleted file removed by the app")
-        _, watch_table = call(staff, "staff_watch")
-        assert [r[:2] for r in watch_table["data"]] == [["minutes.txt", "removed"]]
+        wait_for(
+            lambda: [r[:2] for r in call(staff, "staff_watch")[1]["data"]] == [["minutes.txt", "removed"]],
+            "the removal on the staff page",
+        )
