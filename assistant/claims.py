@@ -50,6 +50,11 @@ def _digits(number: str) -> str:
     return re.sub(r"[.,]", "", number)
 
 
+def _says(lower: str, name: str) -> bool:
+    """``lower`` (lower-cased evidence) holds ``name`` as whole words."""
+    return bool(re.search(rf"\b{re.escape(name.lower())}\b", lower))
+
+
 def _names(sentence: str) -> list[str]:
     """Capitalised words past the first, and acronyms, each on its own."""
     words = _WORD.findall(sentence)
@@ -125,8 +130,8 @@ def check_claims(text: str, passages: Sequence[Passage], question: str = "") -> 
             continue
         lower, have_numbers, have_terms = evidence_of(tuple(cites) or answer_cites)
         missing = [n for n in _NUMBER.findall(claim) if _digits(n) not in have_numbers]
-        names = [n for n in _names(claim) if not re.search(rf"\b{re.escape(n.lower())}\b", lower)]
-        spans = [n for n in _name_spans(claim) if not re.search(rf"\b{re.escape(n.lower())}\b", lower)]
+        names = [n for n in _names(claim) if not _says(lower, n)]
+        spans = [n for n in _name_spans(claim) if not _says(lower, n)]
         missing += names + [span for span in spans if not set(span.split()) & set(names)]
         coverage = len(own & have_terms) / len(own) if own else 1.0
         supported = not missing and coverage >= MIN_COVERAGE
@@ -169,7 +174,7 @@ def _answers_in_one_sentence(claim: str, question: str, passages: Sequence[Passa
         for sentence in split_sentences(passage.text):
             lower = sentence.lower()
             numbers = {_digits(n) for n in _NUMBER.findall(sentence)}
-            if all(o in numbers or re.search(rf"\b{re.escape(o)}\b", lower) for o in own) and (
+            if all(o in numbers or _says(lower, o) for o in own) and (
                 len(asked & set(terms(sentence))) / len(asked) > 0.5
             ):
                 return True

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import httpx
+from langchain_core.messages import convert_to_openai_messages
 
 import kb  # noqa: F401  (telemetry off)
 from assistant.llm import ChatAnswerer
@@ -51,11 +52,6 @@ def passages() -> list[Passage]:
         Passage(n=i, id=f"innaxe-{i}", text=text, source=ARTICLE.name, title="INNAXE results")
         for i, text in enumerate(parts, 1)
     ]
-
-
-def as_dicts(messages) -> list[dict]:
-    roles = {"system": "system", "human": "user", "ai": "assistant"}
-    return [{"role": roles[m.type], "content": m.content} for m in messages]
 
 
 def record(client: httpx.Client, body: dict) -> dict:
@@ -102,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         base_url=args.base_url, timeout=300, headers={"Authorization": f"Bearer {args.api_key}"}
     ) as client:
         for kind, question in QUESTIONS:
-            plain = as_dicts(ChatAnswerer.answer_messages(question, given))
+            plain = convert_to_openai_messages(ChatAnswerer.answer_messages(question, given))
             exchanges.append(exchange(client, kind, question, {**base, "messages": plain}))
-            structured = as_dicts(ChatAnswerer.answer_messages(question, given, structured=True))
+            structured = convert_to_openai_messages(
+                ChatAnswerer.answer_messages(question, given, structured=True)
+            )
             for fmt in FORMATS:  # each way the answerer asks for JSON, until one is taken
                 body = {**base, "messages": structured, "response_format": fmt}
                 exchanges.append(exchange(client, kind, question, body))
@@ -113,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         messages = CONDENSE_PROMPT.format_messages(
             conversation=format_conversation(CONVERSATION), question="When did they present the results?"
         )
-        body = {**base, "max_tokens": 60, "messages": as_dicts(messages)}
+        body = {**base, "max_tokens": 60, "messages": convert_to_openai_messages(messages)}
         exchanges.append(exchange(client, "condense", "When did they present the results?", body))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(

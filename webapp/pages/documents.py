@@ -36,6 +36,13 @@ log = logging.getLogger(__name__)
 PROBLEM_HEADERS = ["file", "status", "reason", "when (UTC)"]
 
 
+def read_only_table(headers: list[str], label: str, **layout: Any) -> gr.Dataframe:
+    """A read-only table the staff page fills from the server (never from the browser)."""
+    return gr.Dataframe(
+        value=table(headers), type="array", interactive=False, label=label, wrap=True, **layout
+    )
+
+
 def sign_in_form() -> str:
     return (
         '<form method="post" action="login" class="kb-form" id="sign-in-form">'
@@ -247,22 +254,16 @@ class DocumentsPage:
                 upload_btn = gr.Button("Upload and ingest", variant="primary", elem_id="upload")
                 reingest_btn = gr.Button("Re-ingest corpus", elem_id="reingest")
             report_md = gr.Markdown(elem_id="ingest-summary")
-            report_table = gr.Dataframe(
-                value=table(staff.REPORT_HEADERS),
-                type="array",
-                interactive=False,
-                label="Ingest report",
-                wrap=True,
+            report_table = read_only_table(
+                staff.REPORT_HEADERS,
+                "Ingest report",
                 column_widths=["40%", "12%", "8%", "40%"],
                 elem_id="ingest-report",
             )
             gr.Markdown("### Documents")
-            docs_table = gr.Dataframe(
-                value=table(staff.DOCUMENT_HEADERS),
-                type="array",
-                interactive=False,
-                label="Indexed documents",
-                wrap=True,
+            docs_table = read_only_table(
+                staff.DOCUMENT_HEADERS,
+                "Indexed documents",
                 column_widths=["34%", "34%", "8%", "10%", "14%"],
                 elem_id="documents-table",
             )
@@ -278,33 +279,24 @@ class DocumentsPage:
                     confirm_yes = gr.Button("Yes, delete", variant="stop", elem_id="delete-yes")
                     confirm_no = gr.Button("Cancel", elem_id="delete-no")
             delete_md = gr.Markdown(elem_id="delete-result")
-            problems_table = gr.Dataframe(
-                value=table(PROBLEM_HEADERS),
-                type="array",
-                interactive=False,
-                label="Files that are not indexed (failed or skipped at their last ingest)",
-                wrap=True,
+            problems_table = read_only_table(
+                PROBLEM_HEADERS,
+                "Files that are not indexed (failed or skipped at their last ingest)",
                 column_widths=["34%", "10%", "40%", "16%"],
                 elem_id="file-problems",
             )
             with gr.Group(visible=self.services.watch is not None, elem_id="watch"):
                 watch_md = gr.Markdown(elem_id="watch-status")
-                watch_table = gr.Dataframe(
-                    value=table(staff.WATCH_HEADERS),
-                    type="array",
-                    interactive=False,
-                    label="Picked up by the folder watcher (Refresh to update)",
-                    wrap=True,
+                watch_table = read_only_table(
+                    staff.WATCH_HEADERS,
+                    "Picked up by the folder watcher (Refresh to update)",
                     column_widths=["34%", "10%", "8%", "34%", "14%"],
                     elem_id="watch-report",
                 )
             with gr.Accordion("Feedback on answers", open=False, elem_id="feedback"):
-                feedback_table = gr.Dataframe(
-                    value=table(staff.FEEDBACK_HEADERS),
-                    type="array",
-                    interactive=False,
-                    wrap=True,
-                    label="Votes, newest first",
+                feedback_table = read_only_table(
+                    staff.FEEDBACK_HEADERS,
+                    "Votes, newest first",
                 )
                 with gr.Row():
                     feedback_refresh = gr.Button("Refresh", elem_id="feedback-refresh")
