@@ -8,13 +8,13 @@ import re
 
 import pytest
 
+from assistant.answer_types import expected_type
 from assistant.extractive import (
     CLOSEST_MESSAGE,
     DECLINE_MESSAGE,
     ExtractiveAnswerer,
     answer_from_passages,
     condense,
-    expected_type,
     key_terms,
     split_sentences,
 )
