@@ -4,8 +4,9 @@ sentence holds one: used to choose and to trust the offline answer's sentence.""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-from kb.terms import STOPWORDS, fold, stem, stem_set, words
+from kb.terms import STOPWORDS, WH_WORDS, WORD_RE, fold, stem, stem_set, words
 
 NUMBER_WORDS = frozenset(
     """
@@ -109,3 +110,154 @@ def has_type(sentence: str, kind: str | None, question: str) -> bool:
                 return True
         return False
     return _capitalised_new(sentence, q_stems)
+
+
+# --- the short answer: the span of the answering sentence that answers -----------------------
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)[a-z]*\.?"
+_ORD = r"\d{1,2}(?:st|nd|rd|th)"
+_YEAR = r"[1-9]\d{2,3}(?:\s?(?:AD|BC|BCE|CE)\b)?(?![,.]\d|\s?%)"
+_EARLY = r"(?:the\s+)?(?:(?:early|mid|late)[\s-]+)?"
+_DATE_SPAN_RE = re.compile(  # "the 10th century", "14 October 1066", "June 2024", "the 1050s", "911"
+    rf"\b(?:{_EARLY}{_ORD}(?:\s+(?:and|or|to)\s+{_ORD})?\s+(?:century|centuries|millennium)"
+    rf"|(?:\d{{1,2}}\s+)?{_MONTH}(?:\s+\d{{1,2}}(?:st|nd|rd|th)?,?)?(?:\s+{_YEAR})?"
+    rf"|{_EARLY}[1-9]\d{{2}}0'?s|{_YEAR})(?!\w)"
+)
+_COUNT_RE = re.compile(  # "30,000", "€8 million", "12 %", "six"
+    r"(?:[€$£¥]\s?)?\b(?:\d[\d,.]*\d|\d|"
+    + "|".join(NUMBER_WORDS - {"several"})
+    + r")\b(?:\s?%|\s(?:million|billion|thousand|hundred)\b)?"
+)
+_TIME_UNITS = frozenset("second minut hour day week month year decad centuri".split())
+_NOT_NAMES = STOPWORDS | MONTHS
+_CONNECTORS = frozenset("of de du da di del der van von la le the".split())
+_LOCATIVE_RE = re.compile(  # "fled to southern Italy": the preposition, then the region
+    r"\b(in|at|near|into|on|across|throughout|within|from|to|off|towards?)\s+(?:the\s+)?"
+    r"((?:(?:north|south)?(?:east|west)?(?:ern)?|central)\s+)?$",
+    re.IGNORECASE,
+)
+_NOT_A_PERSON = frozenset("in at near into on across throughout within".split())  # "in Asia Minor"
+
+
+@lru_cache(maxsize=1)
+def _common_words() -> frozenset[str]:
+    """MiniLM's uncased vocabulary: a sentence's first word in it may be a plain word ("Although")."""
+    from kb.embeddings import load_tokenizer
+
+    return frozenset(load_tokenizer().get_vocab())
+
+
+def _plural_asked(question: str) -> bool:
+    """'Who were ...', 'which partners ...', 'the two abbots': the question wants several names."""
+    ws = [fold(w) for w in words(question)]
+    after = [ws[i + 1 : i + 3] if w in ("which", "what") else ws[i + 1 : i + 2] for i, w in enumerate(ws)]
+    return bool(re.search(r"\bwho (are|were)\b", fold(question))) or any(
+        n.endswith("s") and not n.endswith("ss") and n not in STOPWORDS
+        for w, nxt in zip(ws, after)
+        if w in ("which", "what") or w in NUMBER_WORDS
+        for n in nxt
+    )
+
+
+def _name_spans(sentence: str, q_stems: set[str], plural: bool) -> list[tuple[int, int]]:
+    """Runs of Capitalised words, with 'of', 'de', '&' inside ("Robert of Jumièges") and a demonym's
+    noun ("Turkish forces"), that the question does not already have; the sentence's first word
+    alone only when it is no common word. A plural question gets a whole list ("A, B and C")."""
+    toks = list(WORD_RE.finditer(sentence))
+    label = [sentence[t.end() : t.end() + 1] == ":" for t in toks]  # "Partner: BIOCAT": a field's name
+    starts = [i == 0 or sentence[: t.start()].rstrip()[-1:] in ":;" for i, t in enumerate(toks)]
+    capital = [t[0][:1].isupper() and fold(t[0]) not in _NOT_NAMES and not lab for t, lab in zip(toks, label)]
+    capital.append(False)
+    joins = [
+        i > 0 and sentence[toks[i - 1].end() : t.start()].strip() in ("", "&") for i, t in enumerate(toks)
+    ]
+    runs: list[list[int]] = []
+    for i, w in enumerate(t[0] for t in toks):
+        linked = runs and runs[-1][1] == i - 1 and joins[i]
+        demonym = linked and runs[-1][0] == i - 1 and re.search(r"(an|ish|ese|ic|ine)$", toks[i - 1][0])
+        if capital[i]:
+            runs[-1:] = [[runs[-1][0], i]] if linked else [*runs[-1:], [i, i]]
+        elif linked and fold(w) in _CONNECTORS and capital[i + 1]:
+            runs[-1][1] = i
+        elif demonym and w.islower() and w not in STOPWORDS:  # "Turkish forces", "the Byzantine
+            # general Alexius Komnenos"; an adjective alone ("European recognition") is no name
+            keep = w.endswith("s") or capital[i + 1] and not w.endswith("ed")
+            runs[-1:] = [[i - 1, i]] if keep else []
+    spans = [
+        (toks[a].start(), toks[b].end())
+        for a, b in runs
+        if (
+            not starts[a]
+            or b > a
+            or fold(toks[a][0]) not in _common_words()
+            or plural
+            and re.match(r"\s*(?:,|and)\s+[A-Z]", sentence[toks[b].end() :])
+        )
+        and any(stem(t[0]) not in q_stems for t in toks[a : b + 1])
+    ]
+    lists: list[tuple[int, int]] = []
+    for s, e in spans:
+        if plural and lists and re.fullmatch(r"\s*(?:,|,?\s*(?:and|or))\s*", sentence[lists[-1][1] : s]):
+            lists[-1] = (lists[-1][0], e)
+        else:
+            lists.append((s, e))
+    return [sp for sp in lists if sp not in spans] or spans  # the lists, when there are any
+
+
+def _count_spans(question: str, sentence: str) -> list[tuple[int, int]]:
+    """Numbers with their noun: the question's ("six European partners"), else the next word."""
+    asked = re.search(r"\bhow (?:many|much) (\w+)", fold(question))
+    spans = []
+    for m in _COUNT_RE.finditer(sentence):
+        nouns = list(
+            re.finditer(r"[^\W\d][\w-]*", re.match(r"(?:\s+[^\W\d][\w-]*){0,3}", sentence[m.end() :])[0])
+        )
+        counted = [n.end() for n in nouns if asked and stem(n[0]) == stem(asked[1])]
+        unit = [nouns[0].end()] if nouns and nouns[0][0].islower() and nouns[0][0] not in STOPWORDS else [0]
+        spans.append((m.start(), m.end() + (counted or unit)[0]))
+    counts = [(s, e) for s, e in spans if not _DATE_SPAN_RE.fullmatch(sentence[s:e])] or spans  # not a year
+    if re.search(r"\bhow (long|old)\b", fold(question)):  # a duration, when there is one
+        return [(s, e) for s, e in counts if stem(sentence[s:e].split()[-1]) in _TIME_UNITS] or counts
+    return counts
+
+
+def _gap(anchor: int, i: int) -> float:
+    """Words from a question word to a candidate; one after the word is nearer ("ended in 1945")."""
+    return i - anchor if anchor < i else anchor - i + 0.5
+
+
+def short_answer(question: str, sentence: str) -> str | None:
+    """The shortest span of ``sentence`` that answers ``question``: a date ("June 2024"), a count
+    with its noun ("six European partners"), a name or a list of names, a place. None when the
+    question asks for none of these, when the sentence holds none that the question does not
+    already have, or when several are equally near the question's words in the sentence."""
+    kind = expected_type(question)
+    if kind is None:
+        return None
+    q_stems = stem_set(question)
+    if kind == "date":
+        spans = [m.span() for m in _DATE_SPAN_RE.finditer(sentence)]
+    elif kind == "number":
+        spans = _count_spans(question, sentence)
+    else:
+        spans = _name_spans(sentence, q_stems, kind == "name" and _plural_asked(question))
+    where = [(s, e, _LOCATIVE_RE.search(sentence[:s])) for s, e in spans]
+    if kind == "place":  # a name after in/at/from/to, with its region ("southern Italy")
+        spans = [(s - len(m[2] or ""), e) for s, e, m in where if m] or spans
+    elif re.search(r"\bwho(m|se)?\b", fold(question)):
+        spans = [(s, e) for s, e, m in where if not m or fold(m[1]) not in _NOT_A_PERSON]
+    toks = list(WORD_RE.finditer(sentence))
+    topic = {stem(w) for w in words(question) if fold(w) not in STOPWORDS | WH_WORDS}
+    anchors = [i for i, t in enumerate(toks) if stem(t[0]) in topic]
+    distance: dict[str, float] = {}  # span -> words to the nearest of the question's words
+    asked = re.search(r"\b(?:which|what)\s+(\w+)", question, re.IGNORECASE)  # the noun asked for
+    for s, e in spans:
+        inside = [i for i, t in enumerate(toks) if s <= t.start() < e]
+        if any(stem(toks[i][0]) not in q_stems | ROLE_NOUNS | STOPWORDS for i in inside):  # not just a title
+            far = min((0 if a in inside else min(_gap(a, i) for i in inside) for a in anchors), default=99)
+            field = re.search(r"(\w+):\s*$", sentence[:s])  # "Partner: BIOCAT" for "which partner"
+            far = -1 if field and asked and stem(field[1]) == stem(asked[1]) else far
+            span = re.sub(r"['’]s$", "", sentence[s:e])
+            distance[span] = min(far, distance.get(span, 99))
+    ranked = sorted(distance, key=distance.get)
+    return ranked[0] if len(ranked) == 1 or ranked and distance[ranked[0]] < distance[ranked[1]] else None

@@ -129,6 +129,7 @@ class Assistant:
             for delta in self.answerer.stream(standalone, passages, asked=question):
                 if isinstance(delta, Confidence):
                     base["confidence"] = float(delta)
+                    base["uncertain"], base["reason"] = delta.uncertain, delta.reason or None
                     continue
                 out = filt.feed(delta)
                 if out:

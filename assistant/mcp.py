@@ -84,6 +84,8 @@ class AskResult(BaseModel):
     declined: bool = Field(description="True when the documents do not hold the answer.")
     decline_reason: DeclineReason | None = None
     confidence: float | None = Field(None, description="0..1, the offline answerer's; None for a model.")
+    uncertain: bool = Field(False, description="Answered with the closest passage, marked as unsure.")
+    reason: str | None = Field(None, description="Why the answerer declined or is unsure.")
     verdict: Verdict | None = Field(
         None, description="Do the cited passages hold its claims: supported, partly_supported, unverified."
     )
@@ -307,6 +309,8 @@ def ask_result(answer: Answer, base: str | None) -> AskResult:
         declined=answer.declined,
         decline_reason=answer.decline_reason,
         confidence=answer.confidence,
+        uncertain=answer.uncertain,
+        reason=answer.reason,
         verdict=answer.verdict,
         unsupported=answer.unsupported,
         citations=[

@@ -87,7 +87,16 @@ Verdict = Literal["supported", "partly_supported", "unverified"]
 
 class Confidence(float):
     """How sure an answerer is that its passages answer the question (0..1), yielded among its
-    text deltas by an answerer that can tell (the extractive one); a model cannot."""
+    text deltas by an answerer that can tell (the extractive one); a model cannot. ``uncertain``:
+    it answers all the same, marked as unsure; ``reason``: which check held it back."""
+
+    uncertain: bool
+    reason: str
+
+    def __new__(cls, value: float, uncertain: bool = False, reason: str = "") -> Confidence:
+        self = super().__new__(cls, value)
+        self.uncertain, self.reason = uncertain, reason
+        return self
 
 
 DeclineReason = Literal["empty_index", "nothing_relevant", "not_in_documents", "error"]
@@ -100,6 +109,8 @@ class Answer(BaseModel):
     declined: bool = False
     decline_reason: DeclineReason | None = None
     confidence: float | None = None  # the extractive answerer's; None for a model
+    uncertain: bool = False  # answered with the closest passage, below the confidence to be sure
+    reason: str | None = None  # why the answerer declined or is unsure ("the passages do not mention X")
     citations: list[Citation] = Field(default_factory=list)
     support: list[SentenceSupport] = Field(default_factory=list)  # each sentence, checked
     verdict: Verdict | None = None  # None: declined, or nothing claimed

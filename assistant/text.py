@@ -11,13 +11,24 @@ _ABBREV = re.compile(
 _SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[“‘]?[A-Z0-9À-Ö])|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
 
 
+_OPENING = re.compile(r"(?:^|\s)['‘“\"(]")
+
+
+def _open_quote(text: str) -> bool:
+    """An opening quote or bracket without its closing one: a title wrapped onto the next line."""
+    opens = [m.end() for m in _OPENING.finditer(text)]
+    return bool(opens) and not re.search(r"['’”\")]", text[opens[-1] :])
+
+
 def _split_headings(piece: str) -> list[str]:
     """A short line without closing punctuation followed by a capitalised line is a heading or
-    a list item, not the first half of a sentence ("Results\nThe consortium met ...")."""
+    a list item, not the first half of a sentence ("Results\nThe consortium met ..."), unless it
+    leaves a quote open ("compiled in the 'Guidelines for Ecosystem\nMonitoring ...'")."""
     out = [""]
     for line in piece.split("\n"):
         prev = out[-1].rstrip()
-        if prev and 0 < len(prev) <= 110 and prev[-1] not in ".!?:;," and line.lstrip()[:1].isupper():
+        heading = prev and 0 < len(prev) <= 110 and prev[-1] not in ".!?:;,"
+        if heading and line.lstrip()[:1].isupper() and not _open_quote(prev):
             out.append(line)
         else:
             out[-1] = f"{out[-1]}\n{line}" if out[-1] else line

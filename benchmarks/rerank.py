@@ -44,10 +44,8 @@ printed, and choosing the best row afterwards is tuning on these same sets.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,23 +55,18 @@ import numpy as np
 
 import kb  # noqa: F401  (telemetry off)
 from assistant.models import Passage
-from assistant.retrieval import HybridRetriever, rrf_scores
+from assistant.retrieval import rrf_scores
 from assistant.text import split_sentences
+from benchmarks.corpora import DATA, ingested
 from evaluation import metrics as m
 from evaluation.importers import load_question_set
-from ingest.pipeline import ingest
-from kb.settings import load_settings
-from kb.store import KnowledgeBase
 
-REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "eval-data"
 SETS = {
     "squad": DATA / "squad_normans" / "squad2_dev_normans.json",
     "solana": DATA / "llamaindex_blockchain_solana" / "rag_dataset.json",
     "pg": DATA / "paul_graham_essays" / "qa_pairs.json",
     "pg_list": DATA / "paul_graham_essays" / "question_and_answer_list.json",
 }
-EMBED_CACHE = Path(tempfile.gettempdir()) / "assistant-bench-cache" / "rerank-embeddings"
 TOP_K = 5
 RRF_WEIGHTS = (0.5, 1.0, 2.0)
 MIX_WEIGHTS = (0.3, 0.5, 0.7)
@@ -164,34 +157,21 @@ class Tally:
         }
 
 
-@contextlib.contextmanager
-def ingested(path: Path):
-    """(questions with references, retriever) over a temporary index of the set's documents."""
+def answerable_questions(path: Path):
+    """The set's answerable questions that have references, and the loaded set."""
     loaded = load_question_set(path)
     questions = [
         q for q in loaded.questions.questions if q.answerable and (q.reference_contexts or q.sources)
     ]
-    with tempfile.TemporaryDirectory(prefix="assistant-rerank-", ignore_cleanup_errors=True) as tmp:
-        corpus = Path(tmp) / "corpus"
-        loaded.write_documents(corpus)
-        settings = load_settings(_env_file=None, data_dir=Path(tmp) / "data", corpus_dir=corpus)
-        settings.data_dir.mkdir(parents=True)
-        EMBED_CACHE.mkdir(parents=True, exist_ok=True)
-        (settings.data_dir / "embedding-cache").symlink_to(EMBED_CACHE, target_is_directory=True)
-        store = KnowledgeBase(settings)
-        try:
-            report = ingest(None, settings, store)
-            print(f"  ingested {report.summary()}", flush=True)
-            yield questions, HybridRetriever(store, settings), store.embeddings
-        finally:
-            store.close()
+    return questions, loaded
 
 
 def run_set(
     name: str, path: Path, depths: Sequence[int], limit: int | None, repeat: int, log: Callable
 ) -> dict:
     tallies: dict[str, Tally] = {}
-    with ingested(path) as (questions, retriever, embeddings):
+    questions, loaded = answerable_questions(path)
+    with ingested(loaded) as (retriever, embeddings):
         questions = questions[:limit] if limit else questions
         retriever.retrieve("warm up")  # the first ONNX run is not a question's cost
         for i, q in enumerate(questions, 1):

@@ -49,7 +49,7 @@ METRICS: dict[str, MetricInfo] = {
     "declined_when_unanswerable": MetricInfo("declined when unanswerable", "refusals"),
     "answered_when_answerable": MetricInfo("answered when answerable", "refusals"),
     "declined_or_flagged_when_unanswerable": MetricInfo(
-        "declined or flagged when unanswerable", "refusals", help="declined, or shown as unverified"
+        "declined or flagged when unanswerable", "refusals", help="declined, or shown as unverified or unsure"
     ),
     "answered_verified_when_answerable": MetricInfo(
         "answered (not unverified) when answerable", "refusals", help="answered with a supported claim"
@@ -193,8 +193,11 @@ def _md_cell(text: str) -> str:
 
 
 def _answer_label(r) -> str:
+    why = f": {r.reason}" if getattr(r, "reason", None) else ""
     if r.declined:
-        return " (declined)"
+        return f" (declined{why})"
+    if getattr(r, "uncertain", False):
+        return f" (unsure{why})"
     return {"unverified": " (unverified)", "partly_supported": " (partly supported)"}.get(r.verdict or "", "")
 
 

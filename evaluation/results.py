@@ -41,6 +41,8 @@ class QuestionResult(BaseModel):
     declined: bool = False
     verdict: str | None = None  # "supported", "partly_supported" or "unverified" (assistant.claims)
     unsupported: list[str] = Field(default_factory=list)  # sentences no cited passage holds
+    uncertain: bool = False  # answered with the closest passage, marked as unsure
+    reason: str | None = None  # why the answerer declined or is unsure
     error: str | None = None
     citations: list[CitationResult] = Field(default_factory=list)
     passages: list[PassageResult] = Field(default_factory=list)
@@ -56,8 +58,8 @@ class QuestionResult(BaseModel):
 
     @property
     def flagged(self) -> bool:
-        """Declined, or shown with the warning that no passage holds what it says."""
-        return self.declined or self.verdict == "unverified"
+        """Declined, shown with the warning that no passage holds what it says, or marked unsure."""
+        return self.declined or self.verdict == "unverified" or self.uncertain
 
 
 class EvaluationReport(BaseModel):

@@ -95,6 +95,7 @@ def score_question(q: Question, answer: Answer | None, k: int) -> QuestionResult
         res.declined = answer.declined
         res.verdict = None if answer.declined else answer.verdict
         res.unsupported = answer.unsupported
+        res.uncertain, res.reason = answer.uncertain, answer.reason
         res.standalone_question = answer.standalone_question
         res.error = answer.error
         res.citations = [

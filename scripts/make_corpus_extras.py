@@ -5,9 +5,11 @@
 
 They show the PowerPoint and Excel loaders on the shipped corpus (citations such as "slide 3" and
 "sheet Results, rows 2-6"). Every fact is in corpus/innaxe-cluster-collaboration-results.txt;
-nothing is added (no countries, no dates the article does not give). The files are the same byte
-for byte on every run: dates in the properties and in the zip are fixed, so re-running the
-script changes nothing in git and nothing to re-index.
+nothing is added (no countries, dates or people the article does not give). The files are the
+same byte for byte on every run, so re-running the script changes nothing in git and nothing to
+re-index: the properties carry no created or modified date (a date there would be one the article
+does not give) and the zip members carry the zip format's earliest, 1980-01-01, which says "no
+date" as reproducible builds use it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pptx.slide import Slide
 from pptx.util import Inches, Pt
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-WHEN = "2024-06-30T00:00:00Z"  # the files' own dates, fixed (the project ended in June 2024)
+NO_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can carry
 
 PARTNERS = [
     "BIOCAT",
@@ -48,6 +50,7 @@ JOINT_PROGRAMME = (
 def slides() -> bytes:
     deck = pptx.Presentation()
     deck.core_properties.title = "INNAXE: European cluster collaboration results"
+    deck.core_properties.last_modified_by = ""  # python-pptx's template names its own author
 
     def slide(title: str, lines: list[str], notes: str = "") -> Slide:
         page = deck.slides.add_slide(deck.slide_layouts[1 if lines else 5])  # Title and Content / Title Only
@@ -126,17 +129,16 @@ def workbook() -> bytes:
 
 
 def reproducible(package: bytes) -> bytes:
-    """The same zip with fixed dates: members' timestamps and the core properties' dates."""
+    """The same zip with no dates: the core properties' created and modified dates are left out
+    (both are optional) and every member carries ``NO_DATE``."""
     src = zipfile.ZipFile(BytesIO(package))
     out = BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for item in src.infolist():
             data = src.read(item.filename)
             if item.filename == "docProps/core.xml":
-                data = re.sub(rb"(<dcterms:(created|modified)[^>]*>)[^<]*", rb"\g<1>" + WHEN.encode(), data)
-            dst.writestr(
-                zipfile.ZipInfo(item.filename, date_time=(2024, 6, 30, 0, 0, 0)), data, zipfile.ZIP_DEFLATED
-            )
+                data = re.sub(rb"<dcterms:(created|modified)\b[^>]*>[^<]*</dcterms:\1>", b"", data)
+            dst.writestr(zipfile.ZipInfo(item.filename, date_time=NO_DATE), data, zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 

@@ -17,7 +17,10 @@ from _helpers_app import REPO, STAFF, VIEWER, app_env, call, client, running_app
 from tests.fake_openai import conversation_in, followup_in, model_env
 
 QUESTION = "Which partners make up the INNAXE consortium?"
-SOURCE = "innaxe-cluster-collaboration-results.txt"
+# The fake model quotes the first sentence sharing the most words with QUESTION: the partner
+# spreadsheet's row "Partner: BIOCAT; Consortium: INNAXE", whose sheet ranks first (the article's
+# sentence shares as many words but comes later).
+SOURCE = "innaxe-partners.xlsx"
 
 
 pytest_plugins = ["tests.fake_openai"]
@@ -64,6 +67,12 @@ def test_the_openai_client_asks_with_a_key_streaming_and_not(app, viewer_key, fa
     assert citations[0]["quote"] in citations[0]["text"] and "BIOCAT" in citations[0]["quote"]
     assert citations[0]["url"] == f"{app.url}/files/{SOURCE}"
     assert done.model_extra["declined"] is False
+    # a model cannot say how sure it is: only the offline answerer fills these
+    assert (done.model_extra["confidence"], done.model_extra["uncertain"], done.model_extra["reason"]) == (
+        None,
+        False,
+        None,
+    )
 
     chunks = list(
         ai.chat.completions.create(

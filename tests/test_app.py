@@ -45,6 +45,7 @@ from webapp.auth import (
 )
 from webapp.chat import (
     NOT_FOUND_MARK,
+    UNSURE_NOTE,
     UNVERIFIED_NOTE,
     Conversation,
     answer_display,
@@ -92,7 +93,8 @@ def sources_of(messages: list[dict]) -> list[dict]:
 def test_health_reports_the_ingested_corpus(app):
     health = app.health()
     assert health["ok"] is True
-    assert health["documents"] == 2 and health["chunks"] > 0  # the article and its scanned page
+    # the article, its scanned page, the slide deck and the partner spreadsheet
+    assert health["documents"] == 4 and health["chunks"] > 0
     assert health["answer_mode"] == "extractive"
 
 
@@ -101,9 +103,11 @@ def test_chat_answers_with_citations_and_a_sources_block(app):
     messages = chat(c, QUESTION)
     user, answer, *rest = messages
     assert message_text(user) == QUESTION
-    assert "BIOCAT" in message_text(answer) and "[1]" in message_text(answer)
+    markers = set(re.findall(r"\[(\d+)\]", message_text(answer)))
+    assert "BIOCAT" in message_text(answer) and markers
     [sources] = sources_of(rest)
     html = message_text(sources)
+    assert set(re.findall(r'data-n="(\d+)"', html)) == markers  # each cited passage, under its number
     assert 'href="/files/innaxe-cluster-collaboration-results.txt"' in html
     assert "Danish Life Science Cluster" in html
 
@@ -509,6 +513,25 @@ def test_claims_the_passages_do_not_hold_are_marked_in_the_chat():
     assert closest.metadata["title"].startswith("Closest passages")
     supported = partly.model_copy(update={"support": [held], "verdict": "supported"})
     assert answer_display(supported) == display_text(supported.text)
+
+
+def test_an_unsure_offline_answer_is_marked_with_its_reason():
+    p = Passage(id="c1", text="The fee is 420 euros.", source="fees.txt", n=1)
+    unsure = Answer(
+        question="What is the Zephyr fee?",
+        text="I could not find a sure answer in the documents. The closest passage says: The fee is 420 euros. [1]",
+        confidence=0.35,
+        uncertain=True,
+        reason="the passages do not mention “Zephyr” <b>",
+        citations=[Citation(n=1, passage=p)],
+        passages=[p],
+    )
+    shown = answer_display(unsure)
+    assert shown.startswith(f"{UNSURE_NOTE} (the passages do not mention “Zephyr” &lt;b&gt;)\n\n")
+    assert shown.endswith(display_text(unsure.text))
+    assert sources_message(unsure).metadata["title"].startswith("Sources")
+    sure = unsure.model_copy(update={"uncertain": False, "reason": None})
+    assert answer_display(sure) == display_text(sure.text)
 
 
 def test_chat_text_is_never_html_and_a_conversation_stays_bounded():

@@ -17,6 +17,7 @@ from evaluation.questions import QuestionFileError, load_questions
 from evaluation.report import compare, is_regression, write_reports
 from evaluation.results import EvaluationReport, QuestionResult
 from evaluation.runner import run_evaluation, summarize
+from ingest.loaders import load_file
 from tests.conftest import EVAL_DATA, REPO
 from tests.fake_openai import QuotingModel, question_in, system_text
 
@@ -274,9 +275,14 @@ def test_shipped_innaxe_set_is_valid():
     assert sum(bool(q.history) for q in qs.questions) >= 2
     assert qs.corpus_dir == (REPO / "corpus").resolve()
     corpus_text = (REPO / "corpus" / "innaxe-cluster-collaboration-results.txt").read_text(encoding="utf-8")
+    texts: dict[str, str] = {}  # a named source as its loader reads it (the deck by slide, the sheet by rows)
     for q in qs.questions:
-        for ctx in q.reference_contexts:  # every reference context really is in the corpus
-            assert m.overlaps(corpus_text, ctx), (q.id, ctx)
+        for src in q.sources:
+            if src not in texts:
+                loaded = load_file(REPO / "corpus" / src, 10_000_000)
+                texts[src] = "\n".join(section.text for section in loaded.sections)
+        for ctx in q.reference_contexts:  # every reference context really is in one of its sources
+            assert any(m.overlaps(texts[src], ctx) for src in q.sources), (q.id, ctx)
         for group in q.answer_must_include:
             assert any(alt.lower() in corpus_text.lower() for alt in group), (q.id, group)
 
@@ -738,3 +744,27 @@ def test_invented_answers_are_counted_as_flagged_not_as_answers(
     markdown = Path(report.paths["md"]).read_text(encoding="utf-8")
     assert "3 answers supported, 0 partly supported, 1 unverified" in markdown
     assert "answer (unverified): Interns get 40 days" in markdown
+
+
+def test_an_unsure_offline_answer_counts_as_flagged_and_the_report_says_why(
+    tiny_set, make_settings, tmp_path
+):
+    questions = tiny_set.parent / "unsure.yaml"
+    questions.write_text(
+        TINY_SET.replace("name: tiny", "name: unsure").replace(
+            "What is the salary of the chief financial officer?",
+            "How many days of annual leave do staff get in Vladivostok?",
+        ),
+        encoding="utf-8",
+    )
+    report = run_evaluation(questions, make_settings(answer_mode="extractive"), out_dir=tmp_path / "out")
+    unsure = next(r for r in report.results if r.id == "parking")
+    assert not unsure.declined and unsure.uncertain and unsure.flagged
+    assert unsure.reason == "the passages do not mention “Vladivostok”"
+    assert report.summary["declined_when_unanswerable"] == 0.0
+    assert report.summary["declined_or_flagged_when_unanswerable"] == 1.0
+    markdown = Path(report.paths["md"]).read_text(encoding="utf-8")
+    assert (
+        "answer (unsure: the passages do not mention “Vladivostok”): I could not find a sure answer"
+        in markdown
+    )

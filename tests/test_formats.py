@@ -1,10 +1,13 @@
 """The formats beyond PDF/DOCX/Markdown/HTML/text, on real files the tests build: PowerPoint,
 Excel and CSV (rows as facts), e-mail with attachments, OpenDocument and EPUB; their bad input;
-and one run through the real pipeline and retrieval."""
+one run through the real pipeline and retrieval; and the shipped corpus's slide deck and
+spreadsheet, answered from and cited by slide and by sheet and rows."""
 
 from __future__ import annotations
 
 import mailbox
+import subprocess
+import sys
 import time
 import zipfile
 from email.message import EmailMessage
@@ -28,6 +31,7 @@ from ingest.loaders import (
 )
 from ingest.pipeline import ingest
 from ingest.tables import ROWS_CHARS, ROWS_MAX
+from tests.conftest import REPO
 
 LIMIT = 5_000_000
 OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)  # the header of an encrypted OOXML file
@@ -615,3 +619,56 @@ def test_slide_row_and_attachment_facts_are_retrieved_with_their_place(settings)
     assert "Partner: Medicen Paris Region; Country: France" in row.text
     cost = retriever.retrieve("What did travel to the Sofia meeting cost?")[0]
     assert cost.location == "Budget review, attachment budget.docx"
+
+
+# --- the shipped corpus: a default install shows the slide and spreadsheet loaders ----------------
+
+DECK, BOOK = "innaxe-results-slides.pptx", "innaxe-partners.xlsx"
+
+
+def test_the_shipped_deck_and_sheet_are_answered_from_and_cited_by_slide_and_rows(
+    make_settings, shipped_corpus
+):
+    settings = make_settings(corpus_dir=shipped_corpus, answer_mode="extractive")
+    report = ingest(None, settings)
+    assert not report.failed and {DECK, BOOK} <= {f.source for f in report.files if f.status == "added"}
+    assistant = Assistant.from_settings(settings)
+
+    # the deck's results table (slide 3) holds the figure as "Meetings with ... | 31"
+    meetings = assistant.ask("How many meetings were held with leading European opinion leaders?")
+    assert not meetings.declined and meetings.verdict == "supported" and "31" in meetings.text
+    [cited] = meetings.citations
+    assert cited.passage.source == DECK
+    assert cited.passage.location == "INNAXE: European cluster collaboration results, slide 3"
+    assert cited.quote == "Meetings with leading European opinion leaders | 31"
+
+    # the workbook's Results sheet holds it as a row read with its header
+    topics = assistant.ask("How many topics were selected for the Joint Programme?")
+    assert not topics.declined and topics.verdict == "supported" and "9" in topics.text
+    [cited] = topics.citations
+    assert cited.passage.source == BOOK
+    assert cited.passage.location == "INNAXE partners and results, sheet Results, rows 2-6"
+    assert cited.quote == "Result: Selected topics in the Joint Programme; Figure: 9"
+
+
+def test_the_shipped_deck_and_sheet_are_what_their_script_writes(tmp_path):
+    """scripts/make_corpus_extras.py writes them again unchanged (part by part: the zip's
+    compressed bytes may differ between zlib builds), and they carry no date and no author."""
+    done = subprocess.run(
+        [sys.executable, "scripts/make_corpus_extras.py", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in (DECK, BOOK):
+        with zipfile.ZipFile(REPO / "corpus" / name) as shipped, zipfile.ZipFile(tmp_path / name) as made:
+            assert shipped.namelist() == made.namelist(), name
+            for member in shipped.infolist():
+                assert shipped.read(member) == made.read(member.filename), f"{name}: {member.filename}"
+                assert member.date_time == (1980, 1, 1, 0, 0, 0)
+            core = shipped.read("docProps/core.xml")
+            assert b"dcterms:created" not in core and b"dcterms:modified" not in core
+    deck = pptx.Presentation(REPO / "corpus" / DECK).core_properties
+    assert deck.author == deck.last_modified_by == ""

@@ -22,8 +22,10 @@ from tests._helpers_files import write_text
 
 QUESTION = "Which partners make up the INNAXE consortium?"
 INNAXE = "innaxe-cluster-collaboration-results.txt"
+PARTNERS = "innaxe-partners.xlsx"  # its partner sheet's rows rank first for QUESTION, the article next
 MINUTES = "The board approved a confidential Kestrel bonus of 900 euros for the Kestrel project lead."
 NOTES = 34  # small documents, so that paging takes several pages
+SHIPPED = 4  # corpus/: the article, its scanned page, the slide deck and the partner spreadsheet
 TOOLS = {"search", "ask", "list_documents", "get_passage"}
 
 
@@ -80,8 +82,10 @@ def test_the_stdio_server_serves_every_tool_and_the_documents(make_settings, shi
         found = await tool(client, "search", query=QUESTION, k=3)
         assert 1 <= len(found["passages"]) <= 3
         top = found["passages"][0]
-        assert top["source"] == INNAXE and "BIOCAT" in top["text"]
-        assert top["uri"] == f"doc://{INNAXE}" and top["url"] is None  # no public URL configured
+        assert top["source"] == PARTNERS and "Partner: BIOCAT" in top["text"]
+        assert top["location"].endswith(", sheet Partners, rows 2-7")
+        assert top["uri"] == f"doc://{PARTNERS}" and top["url"] is None  # no public URL configured
+        assert INNAXE in [p["source"] for p in found["passages"]]
 
         answer = await tool(client, "ask", question=QUESTION)
         assert not answer["declined"] and "BIOCAT" in answer["text"] and answer["confidence"] > 0.5
@@ -102,7 +106,7 @@ def test_the_stdio_server_serves_every_tool_and_the_documents(make_settings, shi
 
         listed = await tool(client, "list_documents", limit=200)
         sources = [d["source"] for d in listed["documents"]]
-        assert sources == sorted(sources) and INNAXE in sources and len(sources) == NOTES + 2
+        assert sources == sorted(sources) and INNAXE in sources and len(sources) == NOTES + SHIPPED
         assert listed["next_cursor"] is None
         notes = await tool(client, "list_documents", collection="notes", limit=200)
         assert {tuple(d["collections"]) for d in notes["documents"]} == {("notes",)} and len(
@@ -234,13 +238,13 @@ def test_http_tools_link_into_the_app_and_page_without_gaps_while_documents_arri
     async def session(client: Client) -> None:
         found = await tool(client, "search", query=QUESTION)
         top = found["passages"][0]
-        assert top["source"] == INNAXE and top["url"] == f"{app.url}/files/{INNAXE}"
+        assert top["source"] == PARTNERS and top["url"] == f"{app.url}/files/{PARTNERS}"
         assert httpx.get(top["url"], headers={"Authorization": f"Bearer {keys[STAFF[0]]}"}).status_code == 200
         answer = await tool(client, "ask", question=QUESTION)
         assert answer["citations"] and answer["citations"][0]["url"].startswith(f"{app.url}/files/")
 
         before = [d["source"] for d in (await tool(client, "list_documents", limit=200))["documents"]]
-        assert len(before) == NOTES + 3  # the notes, the minutes, the article and its scanned page
+        assert len(before) == NOTES + 1 + SHIPPED  # the notes, the minutes, the shipped corpus
         seen: list[str] = []
         page = await tool(client, "list_documents", limit=7)
         pages = 1

@@ -146,3 +146,18 @@ def test_a_question_during_another_process_ingest_skips_what_it_cannot_see_yet(a
     assert [cid for cid, _ in assistant.kb.keywords.search(["zx-9071"], 5)] == ["gauge-1"]
     passages = assistant.retriever.retrieve("ZX-9071 gauge")
     assert all(p.id != "gauge-1" or "forty bar" in p.text for p in passages)
+
+
+def test_offline_answers_lead_with_the_short_answer_or_say_they_are_unsure(assistant):
+    sure = assistant.ask("When did the pilot of Project Alpha start?")
+    assert not sure.declined and not sure.uncertain and sure.reason is None
+    assert sure.text.startswith("**2023** — ") and sure.citations[0].passage.source == "alpha.txt"
+    assert sure.confidence is not None and sure.confidence >= 0.45
+    unsure = assistant.ask("When did the pilot of Project Alpha start in Tanzania?")
+    assert (
+        not unsure.declined and unsure.uncertain and unsure.reason == "the passages do not mention “Tanzania”"
+    )
+    assert unsure.text.startswith(
+        "I could not find a sure answer in the documents. The closest passage says:"
+    )
+    assert unsure.citations and unsure.citations[0].passage.source == "alpha.txt"

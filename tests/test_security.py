@@ -323,8 +323,8 @@ def test_app_answers_from_the_last_index_while_the_start_up_ingest_runs_and_list
     tmp_path_factory,
 ):
     root = tmp_path_factory.mktemp("startup")
-    with running_app(root) as first:  # an index with the shipped corpus (the article, its scanned page)
-        assert first.health()["documents"] == 2
+    with running_app(root) as first:  # an index with the shipped corpus (article, scan, deck, sheet)
+        assert first.health()["documents"] == 4
     corpus = root / "corpus"
     write_text(corpus / "notes.txt", "The badger sett survey found 7 setts in 2024.")
     (corpus / "broken.pdf").write_bytes(b"%PDF-1.7 this is not really a PDF")
@@ -336,7 +336,7 @@ def test_app_answers_from_the_last_index_while_the_start_up_ingest_runs_and_list
     try:
         with running_app(root, corpus=None, extra_env=env, wait_for_ingest=False) as app:
             health = app.health()
-            assert health["ingest"]["state"] == "running" and health["documents"] == 2
+            assert health["ingest"]["state"] == "running" and health["documents"] == 4
             messages = chat(client(app.url), QUESTION)
             assert "BIOCAT" in message_text(messages[1])  # answered at once, from the last index
             status = call(client(app.url, auth=STAFF), "staff_documents")[-1]
@@ -349,7 +349,7 @@ def test_app_answers_from_the_last_index_while_the_start_up_ingest_runs_and_list
             health = app.health()
             assert health["ok"] and health["ingest"]["state"] == "done", health
             assert {*health["ingest"]["failed"], *health["ingest"]["skipped"]} == {"broken.pdf", "bomb.docx"}
-            assert health["documents"] == 3
+            assert health["documents"] == 5
             _docs, _choices, problems, _status = call(client(app.url, auth=STAFF), "staff_documents")
             reasons = {row[0]: row[2] for row in problems["data"]}
             assert "corrupt PDF" in reasons["broken.pdf"]

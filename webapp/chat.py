@@ -112,9 +112,13 @@ UNVERIFIED_NOTE = (
 )
 
 
+UNSURE_NOTE = "**Low confidence:** the closest passage may not answer the question"
+
+
 def answer_display(answer: Answer) -> str:
     """An answer as the chat shows it: as text, each claim its passages do not hold marked, and
-    an answer none of whose claims they hold said to be unverified (``assistant.claims``)."""
+    an answer none of whose claims they hold said to be unverified (``assistant.claims``), and an
+    offline answer below the confidence to be sure marked as such, with the reason."""
     text = display_text(answer.text)
     if answer.verdict in ("partly_supported", "unverified"):
         for sentence in answer.unsupported:
@@ -122,6 +126,9 @@ def answer_display(answer: Answer) -> str:
             text = text.replace(shown, shown + NOT_FOUND_MARK, 1)
     if answer.verdict == "unverified":
         text = f"{UNVERIFIED_NOTE}\n\n{text}"
+    elif answer.uncertain:
+        why = f" ({display_text(answer.reason)})" if answer.reason else ""
+        text = f"{UNSURE_NOTE}{why}\n\n{text}"
     return text
 
 
