@@ -335,9 +335,15 @@ def _weight(terms: Sequence[Term]) -> float:
 
 
 def _missing(terms: Sequence[Term], passage: Passage) -> list[Term]:
-    """The key terms neither the passage nor its document's title holds."""
-    stems = stem_set(f"{passage.title}\n{passage.text}")
-    return [t for t in terms if not _term_in(t, stems)]
+    """The key terms neither the passage nor its document's title holds ("EU" is held by
+    "European Union": an acronym by the initials of a run of capitalised words)."""
+    text = f"{passage.title}\n{passage.text}"
+    stems = stem_set(text)
+    initials = {"".join(w[0] for w in run.split() if w[0].isupper()) for run in _CAPITAL_RUN.findall(text)}
+    return [t for t in terms if not _term_in(t, stems) and not (t.text.isupper() and t.text in initials)]
+
+
+_CAPITAL_RUN = re.compile(r"[A-Z]\w+(?:\s+(?:(?:of|the|and|for|&)\s+)?[A-Z]\w+)+")
 
 
 def failed_check(question: str, sentence: str, missing: Sequence[Term]) -> str:

@@ -36,6 +36,8 @@ import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from assistant.refusals import says_not_found
+
 OVERLAP_THRESHOLD = 0.5
 SUPPORT_THRESHOLD = 0.6
 NGRAM = 3
@@ -229,8 +231,8 @@ def answer_sentences(answer: str) -> list[tuple[str, set[int]]]:
             int(n) for m in _CITATION.finditer(text + " ".join(extra)) for n in re.split(r"[,;]", m.group(1))
         }
         sentence = _CITATION.sub("", text).strip()
-        if len(content_words(sentence)) >= 2:
-            out.append((sentence, cited))
+        if len(content_words(sentence)) >= 2 and not (says_not_found(sentence) and not cited):
+            out.append((sentence, cited))  # "I could not find a sure answer ...": claims nothing
     return out
 
 

@@ -768,3 +768,17 @@ def test_an_unsure_offline_answer_counts_as_flagged_and_the_report_says_why(
         "answer (unsure: the passages do not mention “Vladivostok”): I could not find a sure answer"
         in markdown
     )
+
+
+def test_a_sentence_that_only_says_what_is_missing_is_no_claim_to_ground():
+    passage = {1: "Project Alpha installs solar water pumps in rural clinics in Kenya."}
+    unsure = (
+        "I could not find a sure answer in the documents. "
+        "The closest passage says: Project Alpha installs solar water pumps in rural clinics. [1]"
+    )
+    assert [s for s, _ in m.answer_sentences(unsure)] == [
+        "The closest passage says: Project Alpha installs solar water pumps in rural clinics."
+    ]
+    assert m.groundedness(unsure, passage) == 1.0
+    invented = "The documents say little. Project Alpha builds bridges in Peru. [1]"
+    assert m.groundedness(invented, passage) == 0.0

@@ -313,3 +313,11 @@ def test_assistant_in_extractive_mode_answers_cites_and_declines(make_settings):
 
     off_topic = assistant.ask("Which team won the 1998 football world cup?")
     assert off_topic.declined and not off_topic.citations
+
+
+def test_an_acronym_is_held_by_the_words_it_abbreviates(embeddings):
+    p = passage(1, "INNAXE is a Horizon Europe project co-financed by the European Union.")
+    r = answer_from_passages("Which EU programme co-finances INNAXE?", [p], embeddings)
+    assert "“EU”" not in r.reason
+    unknown = answer_from_passages("Which UN programme co-finances INNAXE?", [p], embeddings)
+    assert unsure(unknown) and "“UN”" in unknown.reason
