@@ -713,18 +713,21 @@ def test_the_old_command_still_runs_with_a_deprecation_note():
     assert out.stdout.startswith("usage: python -m evaluation")
 
 
+def with_unanswerable(tiny_set: Path, name: str, question: str) -> Path:
+    """The tiny set under another name, its unanswerable question replaced by ``question``."""
+    path = tiny_set.parent / f"{name}.yaml"
+    text = TINY_SET.replace("name: tiny", f"name: {name}")
+    path.write_text(
+        text.replace("What is the salary of the chief financial officer?", question), encoding="utf-8"
+    )
+    return path
+
+
 def test_invented_answers_are_counted_as_flagged_not_as_answers(
     tiny_set, make_settings, fake_openai, tmp_path
 ):
     quoting = QuotingModel()
-    questions = tiny_set.parent / "invented.yaml"
-    questions.write_text(
-        TINY_SET.replace("name: tiny", "name: invented").replace(
-            "What is the salary of the chief financial officer?",
-            "How many days of annual leave do interns get?",
-        ),
-        encoding="utf-8",
-    )
+    questions = with_unanswerable(tiny_set, "invented", "How many days of annual leave do interns get?")
 
     def reply(body: dict) -> str:
         if "interns" in question_in(body):  # the unanswerable one: an invention that cites [1]
@@ -749,13 +752,8 @@ def test_invented_answers_are_counted_as_flagged_not_as_answers(
 def test_an_unsure_offline_answer_counts_as_flagged_and_the_report_says_why(
     tiny_set, make_settings, tmp_path
 ):
-    questions = tiny_set.parent / "unsure.yaml"
-    questions.write_text(
-        TINY_SET.replace("name: tiny", "name: unsure").replace(
-            "What is the salary of the chief financial officer?",
-            "How many days of annual leave do staff get in Vladivostok?",
-        ),
-        encoding="utf-8",
+    questions = with_unanswerable(
+        tiny_set, "unsure", "How many days of annual leave do staff get in Vladivostok?"
     )
     report = run_evaluation(questions, make_settings(answer_mode="extractive"), out_dir=tmp_path / "out")
     unsure = next(r for r in report.results if r.id == "parking")
