@@ -140,7 +140,7 @@ class ChatAnswerer:
     def condense(self, question: str, history: list[dict]) -> str:
         """Rewrite a follow-up into a standalone question. No model call when there is no
         history or the question stands alone; a rewrite that is not a question, or drops what
-        the user asked, gives way to the offline rewrite (``assistant.extractive.condense``)."""
+        the user asked, gives way to the offline rewrite (``assistant.followups.condense``)."""
         turns = clean_history(history)
         if not turns or not depends_on_conversation(question):
             return question
@@ -162,7 +162,7 @@ class ChatAnswerer:
         )
         if acceptable_rewrite(question, standalone):
             return standalone
-        from assistant.extractive import condense as offline_condense
+        from assistant.followups import condense as offline_condense
 
         log.info("the model's rewrite was not kept (not a question, or it dropped the user's words)")
         return offline_condense(question, turns)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 import kb  # noqa: F401  (telemetry off)
-from assistant import extractive
+from assistant import followups
 from assistant.retrieval import HybridRetriever
 from evaluation.importers import load_question_set
 from evaluation.questions import Question
@@ -81,7 +81,7 @@ def run_set(name: str, use_model: bool, k: int) -> dict:
         report = ingest(None, settings, knowledge)
         assert not report.failed, report.summary()
         retriever = HybridRetriever(knowledge, settings)
-        rewriters = {"as asked": lambda q, h: q, "offline rewrite": extractive.condense}
+        rewriters = {"as asked": lambda q, h: q, "offline rewrite": followups.condense}
         if use_model:
             from assistant.llm import ChatAnswerer
 

@@ -15,10 +15,10 @@ from assistant.extractive import (
     UNSURE_MESSAGE,
     ExtractiveAnswerer,
     answer_from_passages,
-    condense,
     key_terms,
     split_sentences,
 )
+from assistant.followups import condense
 from assistant.models import Confidence, Passage
 from assistant.prompts import DECLINE_TEXT
 from kb.embeddings import MiniLMEmbeddings

@@ -265,7 +265,7 @@ def test_a_question_that_stands_alone_is_not_rewritten(chat_settings, fake_opena
 def test_a_rewrite_that_is_no_question_or_drops_the_users_words_gives_way_to_the_offline_one(
     chat_settings, fake_openai, rewrite
 ):
-    from assistant.extractive import condense as offline
+    from assistant.followups import condense as offline
 
     fake_openai.reply = QuotingModel(standalone=rewrite)
     question = "Can unused ones be carried over?"
