@@ -4,8 +4,8 @@ sentence holds one: used to choose and to trust the offline answer's sentence.""
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
+from kb.embeddings import tokenizer_vocab
 from kb.terms import STOPWORDS, WH_WORDS, WORD_RE, fold, stem, stem_set, words
 
 NUMBER_WORDS = frozenset(
@@ -21,7 +21,7 @@ MONTHS = frozenset(
     jan feb mar apr jun jul aug sep sept oct nov dec
     """.split()
 )
-_NUMBER_RE = re.compile(r"\d")
+NUMBER_RE = re.compile(r"\d")
 _DATE_RE = re.compile(
     r"\b(?:[1-9]\d{2,3}|[1-9]\d{0,2}0'?s|\d{1,2}(?:st|nd|rd|th)\s+(?:century|centuries|millennium))\b"
     r"|\b(?:" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\b\.?\s*\d{0,4}",
@@ -84,7 +84,7 @@ def type_fit(sentence: str, kind: str | None, question_stems: set[str]) -> float
         return min(found, 1)
     if kind == "number":
         found = sum(
-            bool(_NUMBER_RE.search(w) or fold(w) in NUMBER_WORDS) and stem(w) not in question_stems
+            bool(NUMBER_RE.search(w) or fold(w) in NUMBER_WORDS) and stem(w) not in question_stems
             for w in words(sentence)
         )
         return min(found, 1)
@@ -102,13 +102,8 @@ def has_type(sentence: str, kind: str | None, question: str) -> bool:
     if kind is None:
         return True
     q_stems = stem_set(question)
-    if kind == "date":
-        return any(stem(m.group(0).split()[0]) not in q_stems for m in _DATE_RE.finditer(sentence))
-    if kind == "number":
-        for w in words(sentence):
-            if (_NUMBER_RE.search(w) or fold(w) in NUMBER_WORDS) and stem(w) not in q_stems:
-                return True
-        return False
+    if kind in ("date", "number"):
+        return type_fit(sentence, kind, q_stems) > 0
     return _capitalised_new(sentence, q_stems)
 
 
@@ -137,14 +132,6 @@ _LOCATIVE_RE = re.compile(  # "fled to southern Italy": the preposition, then th
     re.IGNORECASE,
 )
 _NOT_A_PERSON = frozenset("in at near into on across throughout within".split())  # "in Asia Minor"
-
-
-@lru_cache(maxsize=1)
-def _common_words() -> frozenset[str]:
-    """MiniLM's uncased vocabulary: a sentence's first word in it may be a plain word ("Although")."""
-    from kb.embeddings import load_tokenizer
-
-    return frozenset(load_tokenizer().get_vocab())
 
 
 def _plural_asked(question: str) -> bool:
@@ -189,7 +176,7 @@ def _name_spans(sentence: str, q_stems: set[str], plural: bool) -> list[tuple[in
         if (
             not starts[a]
             or b > a
-            or fold(toks[a][0]) not in _common_words()
+            or fold(toks[a][0]) not in tokenizer_vocab()
             or plural
             and re.match(r"\s*(?:,|and)\s+[A-Z]", sentence[toks[b].end() :])
         )

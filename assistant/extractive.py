@@ -27,16 +27,16 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
 
-from assistant.answer_types import _NUMBER_RE, expected_type, has_type, short_answer, type_fit
+from assistant.answer_types import NUMBER_RE, expected_type, has_type, short_answer, type_fit
 from assistant.followups import condense
 from assistant.models import Confidence, Passage
 from assistant.prompts import DECLINE_TEXT
 from assistant.text import split_sentences
+from kb.embeddings import tokenizer_vocab
 from kb.terms import STOPWORDS, WH_WORDS, WORD_RE, fold, stem, stem_set
 
 # The core marks an answer as declined when its text starts with DECLINE_TEXT (both modes).
@@ -89,13 +89,6 @@ FRAME_NOUNS = frozenset(
 )
 
 
-@lru_cache(maxsize=1)
-def _vocab() -> dict[str, int]:
-    from kb.embeddings import load_tokenizer
-
-    return load_tokenizer().get_vocab()
-
-
 def rarity(word: str) -> float:
     """0..1, how rare a word is, from its rank in MiniLM's WordPiece vocabulary.
 
@@ -103,7 +96,7 @@ def rarity(word: str) -> float:
     frequency rank; a word the vocabulary has to split into pieces is rare.
     """
     w = fold(word)
-    rank = _vocab().get(w)
+    rank = tokenizer_vocab().get(w)
     if rank is None:
         return 1.0
     return min(
@@ -144,7 +137,7 @@ def key_terms(question: str) -> list[Term]:
             prev = low
             continue
         seen.add(s)
-        if _NUMBER_RE.search(word):
+        if NUMBER_RE.search(word):
             kind, weight = "number", 1.6
         elif word[:1].isupper() and (i > 0 or not first_content):
             kind, weight = "name", 0.6 + rarity(word)
@@ -198,8 +191,7 @@ class Candidate:
     cos: float  # MiniLM cosine, question vs sentence
     cov: float  # key-term coverage: half the sentence alone, half with its neighbours
     cov_own: float  # key-term coverage of the sentence alone
-    align_min: float  # worst-aligned key term (contextual word vectors), 0..1
-    align_mean: float  # weighted mean alignment of the key terms
+    align: float  # weighted mean alignment of the key terms (contextual word vectors), 0..1
     score: float
     type_fit: float = 0.0  # how much of the asked-for kind (names, dates, numbers) it holds
 
@@ -243,14 +235,14 @@ def _encode(question: str, texts: list[str], embeddings: EmbeddingModel):
     return np.stack([s[2] for s in states]), states
 
 
-def _alignments(terms: Sequence[Term], states, texts: list[str]) -> list[tuple[float, float]]:
-    """(worst, weighted mean) over key terms of how well each is matched in each text.
+def _alignments(terms: Sequence[Term], states, texts: list[str]) -> list[float]:
+    """Weighted mean over key terms of how well each is matched in each text.
 
     With word-piece vectors a term's match is its best cosine to any word piece of the text
     (the minimum over the term's own pieces); without them, 1 when the term occurs, else 0.
     """
     if not terms:
-        return [(1.0, 1.0)] * len(texts)
+        return [1.0] * len(texts)
     weights = np.array([t.weight for t in terms])
     if states is None:
         rows = [[1.0 if _term_in(t, stem_set(text)) else 0.0 for t in terms] for text in texts]
@@ -261,14 +253,7 @@ def _alignments(terms: Sequence[Term], states, texts: list[str]) -> list[tuple[f
         for _, vecs, _ in states[1:]:
             best = (q_vecs @ vecs.T).max(axis=1) if len(vecs) else np.zeros(len(q_vecs))
             rows.append([float(best[idx].min()) if idx else 1.0 for idx in pieces])
-    out = []
-    for row in rows:
-        arr = np.clip(np.array(row), 0.0, 1.0)
-        # "Worst" is the minimum for SQuAD-sized questions (<= 5 terms) and a low quantile for
-        # long ones, where one loosely matched word out of ten is no sign of a trick question.
-        worst = float(np.quantile(arr, 0.2, method="lower"))
-        out.append((worst, float((arr * weights).sum() / weights.sum())))
-    return out
+    return [float((np.clip(np.array(row), 0.0, 1.0) * weights).sum() / weights.sum()) for row in rows]
 
 
 def score_sentences(
@@ -298,9 +283,8 @@ def score_sentences(
                     window |= stems[pi][j]
             own = coverage(terms, stems[pi][si])
             cov = 0.5 * own + 0.5 * coverage(terms, window)
-            a_min, a_mean = aligned[k]
             fit = type_fit(text, kind, q_stems)
-            cand = Candidate(pi, si, text, float(cos[k]), cov, own, a_min, a_mean, 0.0, fit)
+            cand = Candidate(pi, si, text, float(cos[k]), cov, own, aligned[k], 0.0, fit)
             cand.score = sentence_score(cand)
             cands.append(cand)
             k += 1
@@ -312,20 +296,21 @@ def sentence_score(c: Candidate) -> float:
     return (
         W_COS * c.cos
         + W_LEX * c.cov
-        + W_ALIGN * c.align_mean
+        + W_ALIGN * c.align
         + W_RANK / (1 + c.passage_index)
         + W_TYPE * c.type_fit
     )
 
 
 def evidence_features(
-    question: str, passages: Sequence[Passage], best: Candidate, terms: list[Term]
+    passages: Sequence[Passage], best: Candidate, terms: list[Term], missing: list[Term]
 ) -> dict[str, float]:
-    """What the decline model looks at, both 0..1."""
+    """What the decline model looks at, both 0..1; ``missing``: :func:`missing_terms` of the best
+    sentence's passage."""
     dense = [p.dense_score for p in passages if p.dense_score is not None]
     return {
         "retrieval": float(max(dense) if dense else best.cos),
-        "cov_passage": 1.0 - _weight(_missing(terms, passages[best.passage_index])) / (_weight(terms) or 1.0),
+        "cov_passage": 1.0 - _weight(missing) / (_weight(terms) or 1.0),
     }
 
 
@@ -333,7 +318,7 @@ def _weight(terms: Sequence[Term]) -> float:
     return sum(t.weight for t in terms)
 
 
-def _missing(terms: Sequence[Term], passage: Passage) -> list[Term]:
+def missing_terms(terms: Sequence[Term], passage: Passage) -> list[Term]:
     """The key terms neither the passage nor its document's title holds ("EU" is held by
     "European Union": an acronym by the initials of a run of capitalised words)."""
     text = f"{passage.title}\n{passage.text}"
@@ -351,9 +336,9 @@ def failed_check(question: str, sentence: str, missing: Sequence[Term]) -> str:
     answer is shown as unsure, never as sure. Across the dev corpora these fire on 0-5% of the
     answerable questions (names: 21% on the Solana paper) and on 12-27% of the on-topic
     unanswerable ones (``benchmarks/decline_transfer.py`` reports them)."""
-    numbers = [t.text for t in missing if t.kind in ("number", "name")]
+    numbers = [t for t in missing if t.kind in ("number", "name")]
     if numbers:
-        return "the passages do not mention " + ", ".join(f"“{n}”" for n in numbers[:3])
+        return _not_mentioned(numbers)
     kind = expected_type(question)
     if kind and not has_type(sentence, kind, question):
         return f"the closest sentence names no {kind}"
@@ -364,8 +349,11 @@ def weakest_check(missing: Sequence[Term]) -> str:
     """Why the confidence is not higher, in words: the rarest question words the passage lacks."""
     if not missing:
         return "the passages match the question only loosely"
-    rare = sorted(missing, key=lambda t: t.weight, reverse=True)[:3]
-    return "the passages do not mention " + ", ".join(f"“{t.text}”" for t in rare)
+    return _not_mentioned(sorted(missing, key=lambda t: t.weight, reverse=True))
+
+
+def _not_mentioned(terms: Sequence[Term]) -> str:
+    return "the passages do not mention " + ", ".join(f"“{t.text}”" for t in terms[:3])
 
 
 def _samewords(a: str, b: str) -> bool:
@@ -421,10 +409,10 @@ def answer_from_passages(
     if not cands:
         return ExtractiveResult(text=DECLINE_MESSAGE, declined=True, confidence=0.0)
     best = max(cands, key=lambda c: c.score)
-    features = evidence_features(question, passages, best, terms)
+    missing = missing_terms(terms, passages[best.passage_index])
+    features = evidence_features(passages, best, terms, missing)
     confidence = decline_confidence(features)
     sure = THRESHOLD if threshold is None else threshold
-    missing = _missing(terms, passages[best.passage_index])
     doubt = failed_check(question, best.text, missing)
     reason = doubt or ("" if confidence >= sure else weakest_check(missing))
     if confidence < min(UNSURE, sure):
@@ -433,8 +421,9 @@ def answer_from_passages(
         return ExtractiveResult(text, True, confidence, features=features, reason=reason)
     if confidence < sure or doubt:  # unsure: the closest sentence alone, said to be the closest
         n = _passage_n(passages[best.passage_index], best.passage_index)
-        unsure = ExtractiveResult("", False, confidence, {n: best.text}, features, [(best.text, n)], True)
-        unsure.reason = reason
+        unsure = ExtractiveResult(
+            "", False, confidence, {n: best.text}, features, [(best.text, n)], uncertain=True, reason=reason
+        )
         unsure.text = "".join(result_deltas(unsure))
         return unsure
     picked = _pick_sentences(best, cands, sentences, terms)

@@ -95,8 +95,8 @@ def collect(name: str, offtopic: list[str], emb: CachedEmbeddings) -> list[Item]
                 cands, _, terms = ex.score_sentences(question, passages, emb)
                 if cands:
                     best = max(cands, key=lambda c: c.score)
-                    features = ex.evidence_features(question, passages, best, terms)
-                    missing = ex._missing(terms, passages[best.passage_index])
+                    missing = ex.missing_terms(terms, passages[best.passage_index])
+                    features = ex.evidence_features(passages, best, terms, missing)
                     doubt = bool(ex.failed_check(question, best.text, missing))
             top = max((p.dense_score or 0.0 for p in passages), default=0.0)
             items.append(Item(name, question, answerable, off, features, top, doubt))

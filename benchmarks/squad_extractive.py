@@ -322,7 +322,8 @@ def feature_matrix(items: list[Item]) -> np.ndarray:
     rows = []
     for it in items:
         c = best_candidate(it)
-        f = ex.evidence_features(it.q.text, it.passages, c, it.terms)
+        missing = ex.missing_terms(it.terms, it.passages[c.passage_index])
+        f = ex.evidence_features(it.passages, c, it.terms, missing)
         rows.append([f[name] for name in ex.DECLINE_FEATURES])
     return np.array(rows, dtype=np.float64)
 

@@ -193,10 +193,10 @@ def _md_cell(text: str) -> str:
 
 
 def _answer_label(r) -> str:
-    why = f": {r.reason}" if getattr(r, "reason", None) else ""
+    why = f": {r.reason}" if r.reason else ""
     if r.declined:
         return f" (declined{why})"
-    if getattr(r, "uncertain", False):
+    if r.uncertain:
         return f" (unsure{why})"
     return {"unverified": " (unverified)", "partly_supported": " (partly supported)"}.get(r.verdict or "", "")
 

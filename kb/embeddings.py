@@ -34,6 +34,12 @@ def load_tokenizer():
     return tok
 
 
+@lru_cache(maxsize=1)
+def tokenizer_vocab() -> dict[str, int]:
+    """WordPiece -> id; the ids follow corpus frequency, a free offline word-frequency rank."""
+    return load_tokenizer().get_vocab()
+
+
 @lru_cache(maxsize=8192)
 def count_tokens(text: str) -> int:
     """Tokens the embedding model sees for ``text``, without [CLS]/[SEP].
