@@ -178,8 +178,15 @@ class Assistant:
         if self._extractive is None:
             self._extractive = ExtractiveAnswerer(self.kb.embeddings, self.settings)
         result = self._extractive.answer(question, passages)
+        doubt = {  # how sure the offline answer is, and why not more
+            "confidence": result.confidence,
+            "uncertain": result.uncertain,
+            "reason": result.reason or None,
+        }
         if result.declined:
-            return finish(result.text, declined=True, decline_reason="not_in_documents", passages=passages)
+            return finish(
+                result.text, declined=True, decline_reason="not_in_documents", passages=passages, **doubt
+            )
         text = UNVERIFIED_REPLACED + result.text
         support = check_claims(text, passages, question)
         return finish(
@@ -188,5 +195,5 @@ class Assistant:
             passages=passages,
             support=support,
             verdict=verdict_of(support),
-            confidence=result.confidence,
+            **doubt,
         )

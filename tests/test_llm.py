@@ -628,6 +628,11 @@ def test_an_unverified_answer_can_be_replaced_by_the_offline_one(chat_settings, 
     _, answer = run(assistant, "How many vacation days do employees get?")
     assert answer.text.startswith(UNVERIFIED_REPLACED) and "25" in answer.text
     assert answer.verdict == "supported" and answer.citations and answer.confidence is not None
+    assert not answer.uncertain and answer.reason is None
+    # the offline answer keeps its own doubt: unsure, and why
+    _, unsure = run(assistant, "How many vacation days do employees get in Vladivostok?")
+    assert unsure.text.startswith(UNVERIFIED_REPLACED + "I could not find a sure answer in the documents.")
+    assert unsure.uncertain and unsure.reason == "the passages do not mention “Vladivostok”"
 
 
 def test_refusal_phrases():
