@@ -146,8 +146,8 @@ def held_out(items: list[Item], features: list[str]) -> dict[str, dict[str, floa
         train = [it for it in items if it.corpus != corpus]
         test = [it for it in items if it.corpus == corpus]
         model = fit(train, features)
-        threshold = floor_threshold(train, confidences(train, model, features))
-        sure_at = floor_threshold(train, confidences(train, model, features), SURE_FLOOR)
+        trained = confidences(train, model, features)
+        threshold, sure_at = floor_threshold(train, trained), floor_threshold(train, trained, SURE_FLOOR)
         scores = confidences(test, model, features)
         doubt = np.array([it.doubt for it in test])
         sure = (scores >= sure_at) & ~doubt
