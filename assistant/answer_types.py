@@ -40,14 +40,18 @@ def expected_type(question: str) -> str | None:
         return "date"
     if re.match(r"\s*(when|what time)\b", q) or re.search(r"\bwhen (did|was|were|is|are|do|does)\b", q):
         return "date"
+    if re.search(r"\bwhere\b", q) or re.search(
+        r"\b(which|what) (\w+ )?(countries|country|cit(y|ies)|towns?|regions?|places?|villages?|islands?"
+        r"|continents?)\b",
+        q,
+    ):
+        return "place"
     if re.search(r"\b(who|whom|whose)\b", q) or re.search(
-        r"\b(which|what) (\w+ )?(organi[sz]ations?|compan(y|ies)|partners?|members?|countries|country"
+        r"\b(which|what) (\w+ )?(organi[sz]ations?|compan(y|ies)|partners?|members?"
         r"|institutions?|universit(y|ies)|clusters?|people|persons?|firms?|agenc(y|ies)|groups?)\b",
         q,
     ):
         return "name"
-    if re.search(r"\bwhere\b", q):
-        return "place"
     return None
 
 
@@ -97,11 +101,19 @@ def type_fit(sentence: str, kind: str | None, question_stems: set[str]) -> float
     return min(names / 3, 1.0)
 
 
+_ANYONE = frozenset("people persons men women individuals times".split())  # counted under any name
+
+
 def has_type(sentence: str, kind: str | None, question: str) -> bool:
     """Does the sentence hold something new of the kind the question asks for?"""
     if kind is None:
         return True
     q_stems = stem_set(question)
+    if kind == "number":  # "how many responses": a count, and the thing counted
+        counted = re.search(r"\bhow (?:many|much) (\w+)", fold(question))
+        generic = counted and fold(counted[1]) in STOPWORDS | _ANYONE
+        if counted and not generic and stem(counted[1]) not in stem_set(sentence):
+            return False
     if kind in ("date", "number"):
         return type_fit(sentence, kind, q_stems) > 0
     return _capitalised_new(sentence, q_stems)
@@ -227,7 +239,7 @@ def short_answer(question: str, sentence: str) -> str | None:
     elif kind == "number":
         spans = _count_spans(question, sentence)
     else:
-        spans = _name_spans(sentence, q_stems, kind == "name" and _plural_asked(question))
+        spans = _name_spans(sentence, q_stems, _plural_asked(question))
     where = [(s, e, _LOCATIVE_RE.search(sentence[:s])) for s, e in spans]
     if kind == "place":  # a name after in/at/from/to, with its region ("southern Italy")
         spans = [(s - len(m[2] or ""), e) for s, e, m in where if m] or spans

@@ -128,7 +128,10 @@ def _around(question: str, entity: str) -> str:
             words.pop(0)
         if [w for w in words if fold(w) not in STOPWORDS]:
             start = question.rfind(" ".join(words), 0, start)
-    tail = re.match(r"\s+([a-z][\w-]*)(?=\s*[?.!,]?\s*$|\s+(?:of|in|at|for|to|and)\b)", question[end:])
+    # the noun the name qualifies: before the end or a preposition; after "the" any word ("the
+    # INNAXE consortium run a survey": a determiner before a name makes the name a modifier)
+    ends = r"" if det else r"(?=\s*[?.!,]?\s*$|\s+(?:of|in|at|for|to|and)\b)"
+    tail = re.match(r"\s+([a-z][\w-]*)" + ends, question[end:])
     if entity.endswith(("'s", "’s")) or question[end:].startswith(("'s", "’s")):
         tail = None  # "Karen Lindegaard's role": the entity is the possessor, the subject itself
     if tail and fold(tail.group(1)) not in STOPWORDS | _AUX_VERBS and not tail.group(1).endswith("ed"):

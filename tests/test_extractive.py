@@ -262,6 +262,14 @@ def test_condense_takes_he_she_it_from_what_the_answer_named_when_one_was_asked_
     )
     after = exchange("What does the backup policy say?", "Backups are kept for 30 days [1].")
     assert condense("Are those rules strict?", after) == "Are the rules of the backup policy strict?"
+    # after "the", a name qualifies the noun that follows it, whatever comes next
+    after = exchange("Did the INNAXE consortium run a survey?", "Yes, a joint survey [1].")
+    assert (
+        condense("How many responses did it get?", after)
+        == "How many responses did the INNAXE consortium get?"
+    )
+    after = exchange("Did Rollo sign the treaty?", "Yes [1].")
+    assert condense("When did he die?", after) == "When did Rollo die?"
 
 
 def test_condense_leaves_standalone_questions_alone():

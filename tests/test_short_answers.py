@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answer_types import short_answer
+from assistant.answer_types import expected_type, has_type, short_answer
 
 INNAXE_MEETING = (
     "The six partners met and presented the project's results in connection with the Spinoff "
@@ -153,3 +153,25 @@ def test_places(question, sentence, expected):
 )
 def test_none_when_unsure(question, sentence):
     assert short_answer(question, sentence) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "holds"),
+    [
+        # "how many responses": a number, and the thing counted
+        ("How many responses did the survey get?", "The survey got 91 responses from SMEs.", True),
+        ("How many responses did the consortium get?", "The consortium consists of six partners.", False),
+        # people are counted under any name
+        ("How many people took part?", "79 participants took part in co-creation.", True),
+        ("When did the project end?", "The project ended in June 2024.", True),
+        ("When did the project end?", "The project ended after the conference.", False),
+    ],
+)
+def test_has_type(question, sentence, holds):
+    assert has_type(sentence, expected_type(question), question) is holds
+
+
+def test_country_and_city_questions_ask_for_places():
+    assert expected_type("In which country is BioRN based?") == "place"
+    assert expected_type("Which city hosted the conference?") == "place"
+    assert expected_type("Which partners joined?") == "name"
