@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from assistant.citations import MarkerFilter, build_citations, normalize_citations
 from assistant.claims import check_claims, verdict_of
 from assistant.errors import AnswerError
+from assistant.extractive import evidence_doubt
 from assistant.history import clean_history
 from assistant.models import Answer, Confidence, Passage, Timings
 from assistant.prompts import DECLINE_TEXT
@@ -166,6 +167,9 @@ class Assistant:
         if verdict == "unverified" and self.settings.unverified_answers == "extractive":
             yield self._quoted_instead(standalone, passages, finish)
             return
+        if self.answerer.mode != "extractive":  # the offline answerer weighs its own evidence
+            doubt = evidence_doubt(standalone, passages, [c.passage for c in citations])
+            base["uncertain"], base["reason"] = bool(doubt), doubt or None
         yield finish(text, citations=citations, passages=passages, support=support, verdict=verdict)
 
     def _quoted_instead(

@@ -350,6 +350,26 @@ def failed_check(question: str, sentence: str, missing: Sequence[Term]) -> str:
     return ""
 
 
+def evidence_doubt(question: str, retrieved: Sequence[Passage], cited: Sequence[Passage]) -> str:
+    """Why an answer resting on ``cited`` should be shown as unsure, or "": a name or number of the
+    question that none of them (nor their titles) holds, or evidence below the unsure level of the
+    decline model (the top retrieved cosine, the key terms the cited passages hold). The offline
+    checks, applied to a model's answer: they hold whatever the model wrote."""
+    terms = key_terms(question)
+    held = [p for p in cited or retrieved[:1]]
+    missing = [t for t in terms if all(missing_terms([t], p) for p in held)]
+    named = [t for t in missing if t.kind in ("number", "name")]
+    if named:
+        return _not_mentioned(named)
+    dense = [p.dense_score for p in retrieved if p.dense_score is not None]
+    if not dense:
+        return ""
+    cov = 1.0 - _weight(missing) / (_weight(terms) or 1.0)
+    if decline_confidence({"retrieval": max(dense), "cov_passage": cov}) < UNSURE:
+        return weakest_check(missing)
+    return ""
+
+
 def weakest_check(missing: Sequence[Term]) -> str:
     """Why the confidence is not higher, in words: the rarest question words the passage lacks."""
     if not missing:

@@ -109,7 +109,9 @@ class Answer(BaseModel):
     declined: bool = False
     decline_reason: DeclineReason | None = None
     confidence: float | None = None  # the extractive answerer's; None for a model
-    uncertain: bool = False  # answered with the closest passage, below the confidence to be sure
+    # the offline answerer's closest passage below the confidence to be sure, or a model answer whose
+    # passages lack a name or number of the question (assistant.extractive.evidence_doubt)
+    uncertain: bool = False
     reason: str | None = None  # why the answerer declined or is unsure ("the passages do not mention X")
     citations: list[Citation] = Field(default_factory=list)
     support: list[SentenceSupport] = Field(default_factory=list)  # each sentence, checked

@@ -620,6 +620,17 @@ def test_each_claim_is_checked_against_its_passage(chat_settings, fake_openai):
     assert answer.verdict == "unverified" and [s.claim for s in answer.support] == [False, True]
 
 
+def test_a_model_answer_is_unsure_when_the_passages_lack_the_question_s_names(chat_settings, fake_openai):
+    # the model's claim is held by its passage, but the question's place is in no passage
+    fake_openai.reply = lambda body: "Employees get 25 vacation days per year [1]."
+    assistant = corpus_assistant(chat_settings(), DOCS)
+    _, answer = run(assistant, "How many vacation days do employees get in Vladivostok?")
+    assert answer.verdict == "supported" and answer.uncertain
+    assert answer.reason == "the passages do not mention “Vladivostok”"
+    _, answer = run(assistant, "How many vacation days do employees get?")
+    assert answer.verdict == "supported" and not answer.uncertain and answer.reason is None
+
+
 def test_an_unverified_answer_can_be_replaced_by_the_offline_one(chat_settings, fake_openai):
     from assistant.core import UNVERIFIED_REPLACED
 

@@ -8,7 +8,8 @@ not), so any OpenAI client, SDK or chat front-end can ask the documents.
   ``n``, ``source``, ``title``, ``location``, ``page``, ``section``, ``quote``, ``text``, ``url``)
   ``declined``, ``verdict`` (``supported``, ``partly_supported``, ``unverified``: do the cited
   passages hold its claims? ``assistant.claims``), ``unsupported`` (the sentences they do not
-  hold), and the offline answerer's ``confidence``, ``uncertain`` and ``reason``, on the
+  hold), ``uncertain`` and ``reason`` (shown as unsure, and why), the offline answerer's
+  ``confidence``, on the
   completion or on the stream's last chunk, which also carries ``answer``: the
   final text (it can differ from the joined deltas when the citation check changed it).
 * Auth: ``Authorization: Bearer <API key>`` (``webapp.apikeys``); the request acts as that user.
