@@ -61,6 +61,8 @@ ROLE_NOUNS = frozenset(
     administrator administrators lead committee board group council director directors officer
     officers support service services user users employee employees member members author
     authors maintainer maintainers vendor supplier customer customers king queen duke bishop
+    consortium partner partners company companies organisation organisations organization
+    organizations government agency university institute association army church pope emperor
     """.split()
 )
 

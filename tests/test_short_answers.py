@@ -165,6 +165,13 @@ def test_none_when_unsure(question, sentence):
         ("How many people took part?", "79 participants took part in co-creation.", True),
         ("When did the project end?", "The project ended in June 2024.", True),
         ("When did the project end?", "The project ended after the conference.", False),
+        # who: a name, or an agent noun the question does not have
+        (
+            "By whom was the Joint Programme developed?",
+            "The consortium has developed a Joint Programme.",
+            True,
+        ),
+        ("Who developed the Joint Programme?", "The Joint Programme was developed over two years.", False),
     ],
 )
 def test_has_type(question, sentence, holds):
