@@ -13,7 +13,8 @@ passages the answer cites) hold:
 
 words of the question count as held (restating what was asked invents nothing). A bare answer
 ("King Malcolm III of Scotland [1]") claims what the question asks, so one sentence of its
-passages must hold it together with most of the question's terms.
+passages must hold it together with most of the question's terms, and it must not open with a
+name the question already has (that is who was asked about).
 
 Sentences that only say what is missing ("The documents do not say when"), and sentences with
 no content at all (a small model's ".. [1]"), are not claims and support nothing. The
@@ -137,7 +138,9 @@ def check_claims(text: str, passages: Sequence[Passage], question: str = "") -> 
         supported = not missing and coverage >= MIN_COVERAGE
         answer = _ANSWER_LEAD.sub("", claim)  # "The answer is: King Charles III": the bare answer
         if supported and question and _bare(answer):
-            supported = _answers_in_one_sentence(answer, question, [by_n[n] for n in cites or answer_cites])
+            supported = not _restates(answer, question) and _answers_in_one_sentence(
+                answer, question, [by_n[n] for n in cites or answer_cites]
+            )
         out.append(
             SentenceSupport(
                 text=sentence,
@@ -160,6 +163,15 @@ def _bare(claim: str) -> bool:
 
 _ANSWER_LEAD = re.compile(r"^(?:the\s+)?(?:short\s+)?answer\s+is\s*:?\s*", re.IGNORECASE)
 _BARE_OK = frozenset("the a an of and in on at to by from for with".split())
+
+
+def _restates(claim: str, question: str) -> bool:
+    """A bare answer that opens with a name the question already has ("King Charles III of West
+    Francia" for "Who made a treaty with King Charles the third?") names who was asked about, not
+    who was asked for."""
+    asked = {w for w in _WORD.findall(question)[1:] if w[0].isupper() and w not in _NOT_NAMES}
+    opening = [w for w in _WORD.findall(claim) if w[0].isupper() and w not in _NOT_NAMES][:2]
+    return bool(opening) and set(opening) <= asked
 
 
 def _answers_in_one_sentence(claim: str, question: str, passages: Sequence[Passage]) -> bool:

@@ -356,7 +356,7 @@ def evidence_doubt(question: str, retrieved: Sequence[Passage], cited: Sequence[
     decline model (the top retrieved cosine, the key terms the cited passages hold). The offline
     checks, applied to a model's answer: they hold whatever the model wrote."""
     terms = key_terms(question)
-    held = [p for p in cited or retrieved[:1]]
+    held = list(cited) or list(retrieved[:1])
     missing = [t for t in terms if all(missing_terms([t], p) for p in held)]
     named = [t for t in missing if t.kind in ("number", "name")]
     if named:

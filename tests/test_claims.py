@@ -56,5 +56,8 @@ def test_a_bare_answer_must_be_said_where_the_question_is():
     assert not held("The answer is: King Malcolm III of Scotland [1].", "Who did Rollo swear fealty to?")
     assert held("King Charles III [1].", "Who did Rollo swear fealty to?")
     assert held("Margaret [1].", "Whom did King Malcolm III of Scotland marry?")
+    # the question's own name is who was asked about, not the answer (SmolLM2, SQuAD)
+    assert not held("The answer is: King Charles III [1].", "Who swore fealty to King Charles the third?")
+    assert not held("Rollo [1].", "Who did Rollo swear fealty to?")
     # a statement is judged as before: its own words, not the question's
     assert held("King Malcolm III of Scotland married Margaret [1].", "Who did Rollo swear fealty to?")
