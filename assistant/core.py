@@ -20,6 +20,7 @@ from assistant.prompts import DECLINE_TEXT
 from assistant.refusals import is_refusal
 from assistant.retrieval import HybridRetriever
 from kb.access import Scope
+from kb.embeddings import bundled
 from kb.settings import Settings, load_settings
 from kb.store import KnowledgeBase
 
@@ -159,7 +160,10 @@ class Assistant:
         if is_refusal(text, cites=bool(citations)):
             yield finish(text, declined=True, decline_reason="not_in_documents", passages=passages)
             return
-        support = check_claims(text, passages, standalone)
+        # a model's claims are also weighed by meaning (the bundled MiniLM); quotes hold by construction
+        quoted = self.answerer.mode == "extractive"
+        meaning = None if quoted else bundled(self.kb.embeddings, self.settings.embedding_batch_size)
+        support = check_claims(text, passages, standalone, meaning)
         verdict = verdict_of(support)
         if verdict is None:  # claims nothing at all (a small model's ".. [1]."): no answer
             yield finish(text, declined=True, decline_reason="not_in_documents", passages=passages)

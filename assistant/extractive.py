@@ -36,7 +36,7 @@ from assistant.followups import condense
 from assistant.models import Confidence, Passage
 from assistant.prompts import DECLINE_TEXT
 from assistant.text import split_sentences
-from kb.embeddings import tokenizer_vocab
+from kb.embeddings import bundled, tokenizer_vocab
 from kb.terms import STOPWORDS, WH_WORDS, WORD_RE, fold, stem, stem_set
 
 # The core marks an answer as declined when its text starts with DECLINE_TEXT (both modes).
@@ -495,9 +495,7 @@ class ExtractiveAnswerer:
 
     def __init__(self, embeddings: EmbeddingModel | None = None, settings: Any = None) -> None:
         if embeddings is None or not hasattr(embeddings, "embed_tokens"):
-            from kb.embeddings import _local
-
-            embeddings = _local(getattr(settings, "embedding_batch_size", 32))
+            embeddings = bundled(embeddings, getattr(settings, "embedding_batch_size", 32))
         self.embeddings = embeddings
         self.settings = settings
 

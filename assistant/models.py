@@ -80,6 +80,7 @@ class SentenceSupport(BaseModel):
     supported: bool = False
     missing: list[str] = Field(default_factory=list, description="Numbers and names no cited passage holds.")
     coverage: float = 0.0  # share of its content terms the passages hold
+    similarity: float | None = None  # MiniLM cosine to the closest sentence it cites (when measured)
 
 
 Verdict = Literal["supported", "partly_supported", "unverified"]

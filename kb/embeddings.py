@@ -193,6 +193,14 @@ def _local(batch_size: int) -> MiniLMEmbeddings:
     return MiniLMEmbeddings(batch_size=batch_size)
 
 
+def bundled(embeddings: object, batch_size: int = 32) -> MiniLMEmbeddings:
+    """The bundled MiniLM: ``embeddings`` when it is that model, else the local one (loaded once).
+    What offline scoring was fitted on, whatever model retrieval uses."""
+    if isinstance(embeddings, MiniLMEmbeddings):
+        return embeddings
+    return _local(batch_size)
+
+
 def make_embeddings(settings: Settings) -> Embeddings:
     """The configured embedding model; the local one is loaded once per process."""
     if settings.embeddings == "openai":
