@@ -10,6 +10,8 @@ passages the answer cites) hold:
   several words as a whole ("European Life Science Council" is not held by "European", "Life
   Science" and "Council" apart),
 * and at least ``MIN_COVERAGE`` (a fifth) of its content terms (``kb.terms``: stems, stop words out);
+* and, when the check is given the bundled MiniLM (model answers), something close in meaning:
+  a cosine of at least ``MIN_SIMILARITY`` to one sentence it cites;
 
 words of the question count as held (restating what was asked invents nothing). A bare answer
 ("King Malcolm III of Scotland [1]") claims what the question asks, so one sentence of its

@@ -61,3 +61,17 @@ def test_a_bare_answer_must_be_said_where_the_question_is():
     assert not held("Rollo [1].", "Who did Rollo swear fealty to?")
     # a statement is judged as before: its own words, not the question's
     assert held("King Malcolm III of Scotland married Margaret [1].", "Who did Rollo swear fealty to?")
+
+
+def test_a_claim_must_also_mean_something_its_passage_says():
+    from kb.embeddings import MiniLMEmbeddings
+
+    filler = "There are different theories on this topic and many ways to explain it [1]."
+    true = "The INNAXE consortium consists of six European partners [1]."
+    (by_terms,) = check_claims(filler, [ARTICLE])
+    assert by_terms.supported and by_terms.similarity is None  # its few content words are there
+    model = MiniLMEmbeddings()
+    (by_meaning,) = check_claims(filler, [ARTICLE], embeddings=model)
+    assert not by_meaning.supported and by_meaning.similarity < 0.2
+    (held,) = check_claims(true, [ARTICLE], embeddings=model)
+    assert held.supported and held.similarity > 0.5
