@@ -6,11 +6,11 @@
 
 Prints hit@5 of retrieval, token F1 (SQuAD normalisation) and "gold answer contained" on
 answerable questions, declined-when-unanswerable / answered-when-answerable, and the AUC of
-the answerer's confidence. ``--fit`` grid-searches the sentence-choice weights and fits the
-decline model (logistic regression) with 5-fold cross-validation split by paragraph, so a
-paragraph's questions are never in both the training and the held-out fold: a view *within* one
-article. The product's decline constants come from ``benchmarks.decline_transfer``, which fits
-across corpora and reports on corpora it was not fitted on.
+the answerer's confidence. ``--fit`` fits the decline model (logistic regression) with 5-fold
+cross-validation split by paragraph, so a paragraph's questions are never in both the training
+and the held-out fold: a view *within* one article. The product's constants come from
+``benchmarks.decline_transfer`` (the decline model) and ``benchmarks.sentence_choice`` (the
+sentence-choice weights), which fit across corpora and report on corpora not fitted on.
 
 Retrieval: when ``ingest.pipeline.ingest`` and ``assistant.core.Assistant`` exist, the paragraphs
 are ingested as .txt files into a temp data dir and passages come from the real retriever;
@@ -302,22 +302,6 @@ def best_candidate(item: Item) -> ex.Candidate | None:
     return max(item.cands, key=ex.sentence_score)
 
 
-def fit_selection(items: list[Item]) -> tuple[float, float, float, float]:
-    """Weights that most often put a gold answer in the chosen sentence (answerable questions)."""
-    answerable = [it for it in items if it.q.answerable and it.cands]
-    best = (-1.0, 0.0, 0.0, 0.0)
-    for w_lex in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0):
-        for w_align in (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0):
-            for w_rank in (0.0, 0.05, 0.1, 0.2, 0.3):
-                ex.W_LEX, ex.W_ALIGN, ex.W_RANK = w_lex, w_align, w_rank
-                ok = sum(any(contains(best_candidate(it).text, a) for a in it.q.answers) for it in answerable)
-                rate = ok / len(answerable)
-                if rate > best[0] + 1e-9:
-                    best = (rate, w_lex, w_align, w_rank)
-    _, ex.W_LEX, ex.W_ALIGN, ex.W_RANK = best
-    return best
-
-
 def feature_matrix(items: list[Item]) -> np.ndarray:
     rows = []
     for it in items:
@@ -501,7 +485,8 @@ def baseline_auc(items: list[Item]) -> float:
 
 
 def fit(items: list[Item], l2: float) -> None:
-    """Fit the sentence-choice weights and the decline model; print held-out numbers and constants.
+    """Fit the decline model on SQuAD alone; print held-out numbers and constants (a view within one
+    article: the product's come from ``benchmarks.decline_transfer``).
 
     Questions with no passage at all (below the retriever's relevance floor) are declined by the
     core before the answerer runs: they are left out of the fit and counted as declined.
@@ -511,9 +496,12 @@ def fit(items: list[Item], l2: float) -> None:
     print(
         f"{len(empty)} questions got no passage ({sum(it.q.answerable for it in empty)} of them answerable)"
     )
-    rate, w_lex, w_align, w_rank = fit_selection(items)
+    answerable = [it for it in items if it.q.answerable]
+    rate = sum(any(contains(best_candidate(it).text, a) for a in it.q.answers) for it in answerable) / len(
+        answerable
+    )
     print(
-        f"sentence choice: W_LEX={w_lex} W_ALIGN={w_align} W_RANK={w_rank} -> gold in chosen sentence {rate:.3f}"
+        f"sentence choice (the module's weights, from benchmarks.sentence_choice): gold in chosen sentence {rate:.3f}"
     )
     x = feature_matrix(items)
     y = np.array([it.q.answerable for it in items], dtype=np.float64)
@@ -546,8 +534,7 @@ def fit(items: list[Item], l2: float) -> None:
         "declined-when-unanswerable {:.3f}  declined-off-topic {:.3f}".format(*cv_arr.mean(axis=0))
     )
     bias, weights, threshold = fit_all(items, x, l2)
-    print("\n# paste into assistant/extractive.py")
-    print(f"W_COS = {ex.W_COS}\nW_LEX = {w_lex}\nW_ALIGN = {w_align}\nW_RANK = {w_rank}")
+    print("\n# fitted on SQuAD alone (the product's constants: benchmarks.decline_transfer --fit)")
     print(f"BIAS = {bias:.4f}")
     print("WEIGHTS: dict[str, float] = {")
     for name, w in zip(ex.DECLINE_FEATURES, weights):
@@ -561,7 +548,7 @@ def fit(items: list[Item], l2: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fit", action="store_true", help="refit the constants with cross-validation")
+    ap.add_argument("--fit", action="store_true", help="fit the decline model on SQuAD alone, with cross-validation")
     ap.add_argument("--simple", action="store_true", help="use simple dense top-5 retrieval")
     ap.add_argument("--no-offtopic", action="store_true", help="leave out the off-topic questions")
     ap.add_argument("--l2", type=float, default=1.0)
