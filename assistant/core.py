@@ -171,7 +171,7 @@ class Assistant:
         if verdict == "unverified" and self.settings.unverified_answers == "extractive":
             yield self._quoted_instead(standalone, passages, finish)
             return
-        if self.answerer.mode != "extractive":  # the offline answerer weighs its own evidence
+        if not quoted:  # the offline answerer weighs its own evidence
             doubt = evidence_doubt(standalone, passages, [c.passage for c in citations])
             base["uncertain"], base["reason"] = bool(doubt), doubt or None
         yield finish(text, citations=citations, passages=passages, support=support, verdict=verdict)

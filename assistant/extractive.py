@@ -315,8 +315,13 @@ def evidence_features(
     dense = [p.dense_score for p in passages if p.dense_score is not None]
     return {
         "retrieval": float(max(dense) if dense else best.cos),
-        "cov_passage": 1.0 - _weight(missing) / (_weight(terms) or 1.0),
+        "cov_passage": _held_share(terms, missing),
     }
+
+
+def _held_share(terms: Sequence[Term], missing: Sequence[Term]) -> float:
+    """Weighted share of the key terms that are not ``missing`` (1.0 when there are none)."""
+    return 1.0 - _weight(missing) / (_weight(terms) or 1.0)
 
 
 def _weight(terms: Sequence[Term]) -> float:
@@ -341,9 +346,8 @@ def failed_check(question: str, sentence: str, missing: Sequence[Term]) -> str:
     answer is shown as unsure, never as sure. Across the dev corpora these fire on 0-5% of the
     answerable questions (names: 21% on the Solana paper) and on 12-27% of the on-topic
     unanswerable ones (``benchmarks/decline_transfer.py`` reports them)."""
-    numbers = [t for t in missing if t.kind in ("number", "name")]
-    if numbers:
-        return _not_mentioned(numbers)
+    if named := _names_missing(missing):
+        return named
     kind = expected_type(question)
     if kind and not has_type(sentence, kind, question):
         return f"the closest sentence names no {kind}"
@@ -356,18 +360,21 @@ def evidence_doubt(question: str, retrieved: Sequence[Passage], cited: Sequence[
     decline model (the top retrieved cosine, the key terms the cited passages hold). The offline
     checks, applied to a model's answer: they hold whatever the model wrote."""
     terms = key_terms(question)
-    held = list(cited) or list(retrieved[:1])
-    missing = [t for t in terms if all(missing_terms([t], p) for p in held)]
-    named = [t for t in missing if t.kind in ("number", "name")]
-    if named:
-        return _not_mentioned(named)
+    lacking = [missing_terms(terms, p) for p in list(cited) or list(retrieved[:1])]
+    missing = [t for t in terms if all(t in lack for lack in lacking)]
+    if named := _names_missing(missing):
+        return named
     dense = [p.dense_score for p in retrieved if p.dense_score is not None]
     if not dense:
         return ""
-    cov = 1.0 - _weight(missing) / (_weight(terms) or 1.0)
-    if decline_confidence({"retrieval": max(dense), "cov_passage": cov}) < UNSURE:
-        return weakest_check(missing)
-    return ""
+    evidence = {"retrieval": max(dense), "cov_passage": _held_share(terms, missing)}
+    return weakest_check(missing) if decline_confidence(evidence) < UNSURE else ""
+
+
+def _names_missing(missing: Sequence[Term]) -> str:
+    """The check no confidence outweighs: a number or a name of the question the passage lacks."""
+    named = [t for t in missing if t.kind in ("number", "name")]
+    return _not_mentioned(named) if named else ""
 
 
 def weakest_check(missing: Sequence[Term]) -> str:

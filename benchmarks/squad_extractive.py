@@ -548,7 +548,9 @@ def fit(items: list[Item], l2: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fit", action="store_true", help="fit the decline model on SQuAD alone, with cross-validation")
+    ap.add_argument(
+        "--fit", action="store_true", help="fit the decline model on SQuAD alone, with cross-validation"
+    )
     ap.add_argument("--simple", action="store_true", help="use simple dense top-5 retrieval")
     ap.add_argument("--no-offtopic", action="store_true", help="leave out the off-topic questions")
     ap.add_argument("--l2", type=float, default=1.0)

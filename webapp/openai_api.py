@@ -8,10 +8,10 @@ not), so any OpenAI client, SDK or chat front-end can ask the documents.
   ``n``, ``source``, ``title``, ``location``, ``page``, ``section``, ``quote``, ``text``, ``url``)
   ``declined``, ``verdict`` (``supported``, ``partly_supported``, ``unverified``: do the cited
   passages hold its claims? ``assistant.claims``), ``unsupported`` (the sentences they do not
-  hold), ``uncertain`` and ``reason`` (shown as unsure, and why), the offline answerer's
-  ``confidence``, on the
-  completion or on the stream's last chunk, which also carries ``answer``: the
-  final text (it can differ from the joined deltas when the citation check changed it).
+  hold), ``uncertain`` and ``reason`` (shown as unsure, and why) and the offline answerer's
+  ``confidence``, on the completion or on the stream's last chunk, which also carries
+  ``answer``: the final text (it can differ from the joined deltas when the citation check
+  changed it).
 * Auth: ``Authorization: Bearer <API key>`` (``webapp.apikeys``); the request acts as that user.
   A key that is not valid is refused (401) even where the chat is open to everyone.
 * Every answer takes one of the app's answering slots (``webapp.gate``): 429 with
