@@ -58,6 +58,7 @@ W_LEX = 1.0
 W_ALIGN = 0.75
 W_RANK = 0.05
 W_TYPE = 0.2  # answer-type fit (names for 'which partners', dates for 'when')
+CONTEXT_WEIGHT = 0.25  # a key term a follow-up's rewrite brought in, against one the user typed
 
 # Decline model: confidence = sigmoid(BIAS + sum(WEIGHTS[f] * feature f)). Two features that
 # mean the same in every document, chosen and fitted across corpora by
@@ -121,8 +122,15 @@ class Term:
     end: int = 0
 
 
-def key_terms(question: str) -> list[Term]:
-    """The question's content words, weighted by rarity; names and numbers weigh more."""
+def key_terms(question: str, asked: str | None = None) -> list[Term]:
+    """The question's content words, weighted by rarity; names and numbers weigh more.
+
+    ``asked``: the user's own words when ``question`` rewrites a follow-up. Words the rewrite
+    brought in from the conversation ("they" -> "the partners of the INNAXE consortium") name
+    what is talked about, which the answering sentence often calls by another name ("the six
+    partners"); they weigh :data:`CONTEXT_WEIGHT` of a word the user typed.
+    """
+    own = stem_set(asked) if asked and asked != question else None
     terms: list[Term] = []
     seen: set[str] = set()
     first_content = True
@@ -148,6 +156,8 @@ def key_terms(question: str) -> list[Term]:
             kind, weight = "name", 0.6 + rarity(word)
         else:
             kind, weight = "word", 0.25 + rarity(word)
+        if own is not None and s not in own:
+            weight *= CONTEXT_WEIGHT
         terms.append(Term(word, s, weight, kind, match.start(), match.end()))
         first_content = False
         prev = low
@@ -262,16 +272,19 @@ def _alignments(terms: Sequence[Term], states, texts: list[str]) -> list[float]:
 
 
 def score_sentences(
-    question: str, passages: Sequence[Passage], embeddings: EmbeddingModel
+    question: str, passages: Sequence[Passage], embeddings: EmbeddingModel, asked: str | None = None
 ) -> tuple[list[Candidate], list[list[str]], list[Term]]:
-    """Every sentence of every passage, scored; plus each passage's sentences and the key terms."""
-    terms = key_terms(question)
+    """Every sentence of every passage, scored; plus each passage's sentences and the key terms
+    (``asked``: see :func:`key_terms`)."""
+    terms = key_terms(question, asked)
     sentences = [split_sentences(p.text) for p in passages]
     flat = [s for sents in sentences for s in sents]
     if not flat:
         return [], sentences, terms
     vecs, states = _encode(question, flat, embeddings)
     cos = vecs[1:] @ vecs[0]
+    if asked and asked != question:  # a follow-up: the user's own words mean as much as the rewrite
+        cos = 0.5 * (cos + vecs[1:] @ embeddings.embed_array([asked])[0])
     # A term every retrieved passage shares (the project's name, the article's subject) is the
     # topic, not evidence: sentences rarely repeat it, so it is left out of the alignment.
     topic = [t for t in terms if len(passages) > 1 and all(_term_in(t, stem_set(p.text)) for p in passages)]
@@ -431,13 +444,15 @@ def answer_from_passages(
     passages: Sequence[Passage],
     embeddings: EmbeddingModel,
     threshold: float | None = None,
+    asked: str | None = None,
 ) -> ExtractiveResult:
     """Answer by quoting the passages' best sentences, or decline when the evidence is weak.
 
-    ``threshold`` overrides the fitted :data:`THRESHOLD` (the minimum confidence to answer).
+    ``threshold`` overrides the fitted :data:`THRESHOLD` (the minimum confidence to answer);
+    ``asked``: the user's own words when ``question`` rewrites a follow-up.
     """
     passages = list(passages)
-    cands, sentences, terms = score_sentences(question, passages, embeddings)
+    cands, sentences, terms = score_sentences(question, passages, embeddings, asked)
     if not cands:
         return ExtractiveResult(text=DECLINE_MESSAGE, declined=True, confidence=0.0)
     best = max(cands, key=lambda c: c.score)
@@ -509,18 +524,19 @@ class ExtractiveAnswerer:
     def condense(self, question: str, history: list[dict]) -> str:
         return condense(question, history)
 
-    def answer(self, question: str, passages: list[Passage]) -> ExtractiveResult:
+    def answer(self, question: str, passages: list[Passage], asked: str | None = None) -> ExtractiveResult:
         return answer_from_passages(
             question,
             passages,
             self.embeddings,
             threshold=getattr(self.settings, "extractive_min_confidence", None),
+            asked=asked,
         )
 
     def stream(
         self, question: str, passages: list[Passage], asked: str | None = None
     ) -> Iterator[str | Confidence]:
-        """``asked`` is not used: the offline rewrite keeps the user's words."""
-        result = self.answer(question, passages)
+        """``asked``: the user's own words, when ``question`` rewrites a follow-up."""
+        result = self.answer(question, passages, asked)
         yield Confidence(round(result.confidence, 4), result.uncertain, result.reason)
         yield from result_deltas(result)

@@ -78,7 +78,7 @@ def run_set(name: str, emb: CachedEmbeddings, show: bool) -> dict[str, float | i
         for q in loaded.questions.questions:
             asked = condense(q.question, q.history_dicts) if q.history else q.question
             passages = retriever.retrieve(asked)
-            result = ex.answer_from_passages(asked, passages, emb) if passages else None
+            result = ex.answer_from_passages(asked, passages, emb, asked=q.question) if passages else None
             sure = bool(result and not result.declined and not result.uncertain)
             shown = result.text if result and not result.declined else ""
             if q.answerable:
@@ -126,7 +126,7 @@ def choice_items(emb: CachedEmbeddings) -> list[tuple[str, object, list, list, l
                 asked = condense(q.question, q.history_dicts) if q.history else q.question
                 passages = retriever.retrieve(asked) if q.answerable else []
                 if passages:
-                    items.append((name, q, *ex.score_sentences(asked, passages, emb)))
+                    items.append((name, q, *ex.score_sentences(asked, passages, emb, q.question)))
     emb.save()
     return items
 

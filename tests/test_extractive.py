@@ -272,6 +272,25 @@ def test_condense_takes_he_she_it_from_what_the_answer_named_when_one_was_asked_
     assert condense("When did he die?", after) == "When did Rollo die?"
 
 
+def test_a_follow_up_is_answered_by_what_the_user_asked_not_by_who_it_was_about(embeddings):
+    """The rewrite names who "they" are; the user asked when they presented. The sentence that
+    describes the consortium matches the rewrite better; the user's own words pick the answer."""
+    p = passage(
+        1,
+        "The Orbit consortium consists of four partners: Acme, Globex, Initech and Umbrella. "
+        "The consortium runs a shared laboratory in Leiden. "
+        "The four partners met and presented the project's results at the Lisbon summit in May 2023.",
+    )
+    rewrite = "When did the partners of the Orbit consortium present the results?"
+    as_rewritten = answer_from_passages(rewrite, [p], embeddings)
+    assert as_rewritten.uncertain and "May 2023" not in as_rewritten.text
+    r = answer_from_passages(rewrite, [p], embeddings, asked="When did they present the results?")
+    assert not r.uncertain and r.lead == "May 2023"
+    assert r.text.startswith("**May 2023** — The four partners met and presented")
+    weights = {t.text: t.weight for t in key_terms(rewrite, asked="When did they present the results?")}
+    assert weights["consortium"] < weights["results"]
+
+
 def test_condense_leaves_standalone_questions_alone():
     history = turns("Who were the Normans?")
     assert condense("Who founded Normandy?", history) == "Who founded Normandy?"  # no pronoun
