@@ -67,15 +67,17 @@ ROLE_NOUNS = frozenset(
 )
 
 
-def _capitalised_new(sentence: str, question_stems: set[str]) -> bool:
-    """A name-like word the question does not already have: Capitalised, an ACRONYM or a role."""
-    tokens = words(sentence)
-    for i, w in enumerate(tokens):
+def _capitalised_new(sentence: str, question_stems: set[str], kind: str) -> bool:
+    """A name-like word the question does not already have: Capitalised or an ACRONYM, not a
+    month nor a field's label ("Consortium: INNAXE"); for "who", a role ("the IT helpdesk") too."""
+    toks = list(WORD_RE.finditer(sentence))
+    for i, t in enumerate(toks):
+        w = t[0]
         acronym = len(w) >= 2 and w.isupper() and w.isalpha()
-        role = fold(w) in ROLE_NOUNS or stem(w) in ROLE_NOUNS
-        if not (acronym or role) and (i == 0 or not w[:1].isupper() or fold(w) in STOPWORDS):
+        role = kind == "name" and (fold(w) in ROLE_NOUNS or stem(w) in ROLE_NOUNS)
+        if not (acronym or role) and (i == 0 or not w[:1].isupper() or fold(w) in _NOT_NAMES):
             continue
-        if stem(w) not in question_stems:
+        if stem(w) not in question_stems and sentence[t.end() : t.end() + 1] != ":":
             return True
     return False
 
@@ -118,7 +120,7 @@ def has_type(sentence: str, kind: str | None, question: str) -> bool:
             return False
     if kind in ("date", "number"):
         return type_fit(sentence, kind, q_stems) > 0
-    return _capitalised_new(sentence, q_stems)
+    return _capitalised_new(sentence, q_stems, kind)
 
 
 # --- the short answer: the span of the answering sentence that answers -----------------------

@@ -172,6 +172,12 @@ def test_none_when_unsure(question, sentence):
             True,
         ),
         ("Who developed the Joint Programme?", "The Joint Programme was developed over two years.", False),
+        # a place: a month, a field's label or a role is none
+        ("In which city was the summit held?", "The partners met at the summit in June 2024.", False),
+        ("In which city was the summit held?", "The partners met at the summit in Sofia.", True),
+        ("In which country is Acme based?", "Partner: Acme; Consortium: Orbit; City: Sofia", True),
+        ("In which country is Acme based?", "Partner: Acme; Consortium: orbit", False),
+        ("Where is Acme based?", "Acme is a member of the consortium.", False),
     ],
 )
 def test_has_type(question, sentence, holds):
