@@ -260,6 +260,9 @@ def short_answer(question: str, sentence: str) -> str | None:
             far = min((0 if a in inside else min(_gap(a, i) for i in inside) for a in anchors), default=99)
             field = re.search(r"(\w+):\s*$", sentence[:s])  # "Partner: BIOCAT" for "which partner"
             far = -1 if field and asked and stem(field[1]) == stem(asked[1]) else far
+            agent = re.search(r"([\w-]+)\s+by\s+(?:the\s+)?$", sentence[:s])  # "co-financed by the EU"
+            passive = agent and {t for t in stem_set(agent[1]) if len(t) > 2} & q_stems
+            far = -1 if passive else far
             span = re.sub(r"['’]s$", "", sentence[s:e])
             distance[span] = min(far, distance.get(span, 99))
     ranked = sorted(distance, key=distance.get)

@@ -19,7 +19,9 @@ Each set runs through the real ingest, the offline follow-up rewrite, the hybrid
 ``assistant.extractive.answer_from_passages`` at its default thresholds. Per set: on answerable
 questions the share answered sure and right (``sure_right``), right whether sure or unsure
 (``right``: the quoted sentence holds the answer), sure but wrong (``sure_wrong``); on unanswerable
-ones the share answered sure (``false_sure``). Sentence embeddings are cached in
+ones the share answered sure (``false_sure``). Of the sure and right answers, how many open with a
+short answer in bold (``led``) and the share of those that is the answer or part of it
+(``lead_right``; ``--show`` lists each wrong one). Sentence embeddings are cached in
 ``$TMPDIR/assistant-bench-cache/sentence-choice.npz``.
 
 ``--fit`` grid-searches the weights of ``assistant.extractive.sentence_score`` (W_LEX, W_ALIGN,
@@ -67,12 +69,29 @@ def right(answer: str, q) -> bool:
     return any(contains(strip_markers(answer), gold) for gold in q.reference_answer)
 
 
+def lead_right(lead: str, q) -> bool:
+    """The short answer is the gold (SQuAD), or part of it (a reference sentence)."""
+    if q.answer_must_include:
+        return right(lead, q)
+    return any(contains(lead, gold) or contains(gold, lead) for gold in q.reference_answer)
+
+
 def run_set(name: str, emb: CachedEmbeddings, show: bool) -> dict[str, float | int]:
     path, docs = SETS[name]
     loaded = load_question_set(path)
     source = load_question_set(docs) if docs else loaded
     counts = dict.fromkeys(
-        ("answerable", "unanswerable", "sure_right", "right", "sure_wrong", "false_sure"), 0
+        (
+            "answerable",
+            "unanswerable",
+            "sure_right",
+            "right",
+            "sure_wrong",
+            "false_sure",
+            "led",
+            "lead_right",
+        ),
+        0,
     )
     with ingested(source, source.questions.corpus_dir) as (retriever, _):
         for q in loaded.questions.questions:
@@ -87,9 +106,14 @@ def run_set(name: str, emb: CachedEmbeddings, show: bool) -> dict[str, float | i
                 counts["right"] += ok
                 counts["sure_right"] += ok and sure
                 counts["sure_wrong"] += sure and not ok
+                lead = result.lead if sure and ok else ""
+                counts["led"] += bool(lead)
+                counts["lead_right"] += bool(lead) and lead_right(lead, q)
                 if show and not (ok and sure):
                     state = "sure" if sure else "unsure" if shown else "declined"
                     print(f"  MISS [{state}] {asked}\n     -> {shown[:220]!r}")
+                elif show and lead and not lead_right(lead, q):
+                    print(f"  WRONG LEAD {asked}\n     -> {shown[:220]!r}")
             else:
                 counts["unanswerable"] += 1
                 counts["false_sure"] += sure
@@ -103,6 +127,7 @@ def run_set(name: str, emb: CachedEmbeddings, show: bool) -> dict[str, float | i
         "right_rate": round(counts["right"] / n, 3),
         "sure_wrong_rate": round(counts["sure_wrong"] / n, 3),
         "false_sure_rate": round(counts["false_sure"] / u, 3) if counts["unanswerable"] else float("nan"),
+        "lead_right_rate": round(counts["lead_right"] / counts["led"], 3) if counts["led"] else float("nan"),
     }
 
 
@@ -194,11 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = run_set(name, emb, args.show)
     print(
         f"\n{'set':<18} {'answerable':>10} {'sure_right':>10} {'right':>7} {'sure_wrong':>10} {'false_sure':>10}"
+        f" {'led':>5} {'lead_right':>10}"
     )
     for name, r in rows.items():
         print(
             f"{name:<18} {r['answerable']:>10} {r['sure_right_rate']:>10.3f} {r['right_rate']:>7.3f} "
-            f"{r['sure_wrong_rate']:>10.3f} {r['false_sure_rate']:>10.3f}"
+            f"{r['sure_wrong_rate']:>10.3f} {r['false_sure_rate']:>10.3f} {r['led']:>5} {r['lead_right_rate']:>10.3f}"
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

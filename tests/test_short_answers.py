@@ -92,6 +92,12 @@ def test_numbers(question, sentence, expected):
         ("Which countries joined?", "France, Germany and Italy joined in 1957.", "France, Germany and Italy"),
         ("Who co-finances INNAXE?", "INNAXE is co-financed by the European Union.", "European Union"),
         ("Who is the CEO of Acme?", "Acme's CEO, Jane Smith, announced the merger.", "Jane Smith"),
+        # the agent of the question's verb in the passive, though another name stands nearer
+        (
+            "Who co-finances the INNAXE project?",
+            "INNAXE, a Horizon Europe (EIE) project co-financed by the European Union",
+            "European Union",
+        ),
         # a place after "in" is not a person; a possessive loses its 's
         (
             "Who stopped Roussel?",
