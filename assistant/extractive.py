@@ -4,20 +4,24 @@ What users without an API key see first, so it has to be right more often than i
 
 * every passage is split into sentences and each sentence is scored for the question by
   MiniLM cosine (question vs sentence), coverage of the question's key terms (content words,
-  numbers, capitalised names; light stemming, accents and small typos forgiven) and the
-  passage's retrieval rank;
+  numbers, capitalised names; light stemming, accents and small typos forgiven), how well those
+  terms align with the sentence's words (contextual word-piece vectors), the passage's
+  retrieval rank, and whether it holds the kind of answer asked for (a date for "when");
 * the answer is the best sentence, plus an adjacent one when it adds key terms the best one
   lacks (or the best one opens with a pronoun), plus at most one sentence from another passage
-  when it scores nearly as well; each sentence is followed by its passage's ``[n]``;
+  when it scores nearly as well; each sentence is followed by its passage's ``[n]``, and a
+  short answer in bold leads when the question asks for a date, number, name or place;
 * how sure it is comes from two features that mean the same in every document: how close the
   top passage is (its cosine) and how much of the question's key terms (rare words, names,
   numbers) the best sentence's passage holds. They were chosen and fitted across five corpora
   and kept because, held out, they beat the cosine alone (``benchmarks/decline_transfer.py``);
-  rules fitted on one article (answer types, parse conflicts, word alignment) did not, and
-  went. Sure answers quote; unsure ones show the closest sentence, marked, with the reason
-  (the rare question words the passage lacks); the rest decline.
+  as confidence features the others (answer types, parse conflicts, word alignment) did not,
+  and went. Sure answers quote; unsure ones show the closest sentence, marked, with the reason
+  (the rare question words the passage lacks, or no answer of the kind asked for); the rest
+  decline.
 
-Follow-ups ("when did they arrive there?") are made standalone by :mod:`assistant.followups`.
+Follow-ups ("when did they arrive there?") are made standalone by :mod:`assistant.followups`;
+the sentence is then chosen by the user's own words more than by those the rewrite brought in.
 """
 
 from __future__ import annotations
