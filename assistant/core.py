@@ -169,7 +169,7 @@ class Assistant:
             yield finish(text, declined=True, decline_reason="not_in_documents", passages=passages)
             return
         if verdict == "unverified" and self.settings.unverified_answers == "extractive":
-            yield self._quoted_instead(standalone, passages, finish)
+            yield self._quoted_instead(standalone, passages, finish, asked=question)
             return
         if not quoted:  # the offline answerer weighs its own evidence
             doubt = evidence_doubt(standalone, passages, [c.passage for c in citations])
@@ -177,15 +177,16 @@ class Assistant:
         yield finish(text, citations=citations, passages=passages, support=support, verdict=verdict)
 
     def _quoted_instead(
-        self, question: str, passages: list[Passage], finish: Callable[..., Answer]
+        self, question: str, passages: list[Passage], finish: Callable[..., Answer], asked: str
     ) -> Answer:
         """The offline answer in place of a model answer none of whose claims the passages hold
-        (``ASSISTANT_UNVERIFIED_ANSWERS=extractive``); it declines when they do not answer."""
+        (``ASSISTANT_UNVERIFIED_ANSWERS=extractive``); it declines when they do not answer.
+        ``asked``: the user's own words (``question`` may rewrite a follow-up)."""
         from assistant.extractive import ExtractiveAnswerer
 
         if self._extractive is None:
             self._extractive = ExtractiveAnswerer(self.kb.embeddings, self.settings)
-        result = self._extractive.answer(question, passages)
+        result = self._extractive.answer(question, passages, asked)
         doubt = {  # how sure the offline answer is, and why not more
             "confidence": result.confidence,
             "uncertain": result.uncertain,

@@ -56,8 +56,9 @@ UNSURE_MESSAGE = "I could not find a sure answer in the documents. The closest p
 # (SQuAD Normans with its follow-ups, and the three INNAXE sets). Fitted on SQuAD alone the weights
 # give the INNAXE sets 0.872 (held out); these, best on both (tied with W_LEX 0.75, W_ALIGN 1.0),
 # give 0.818 / 0.957 (the SQuAD-only weights of before: 0.809 / 0.830). Since follow-ups weigh the
-# user's own words (CONTEXT_WEIGHT), the INNAXE family gains 0.936 -> 0.957 at the same weights. Key terms and their alignment weigh more than
-# the cosine did: a short heading or a spreadsheet row is close to any question about its topic.
+# user's own words (CONTEXT_WEIGHT), the INNAXE family gains 0.936 -> 0.957 at the same weights.
+# Key terms and their alignment weigh more than the cosine did: a short heading or a spreadsheet
+# row is close to any question about its topic.
 W_COS = 1.0
 W_LEX = 1.0
 W_ALIGN = 0.75
