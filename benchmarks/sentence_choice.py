@@ -16,7 +16,8 @@ when the answerer answers, is the answer in what it quotes? Sets:
   ``answer_must_include`` group, as the evaluation report counts it.
 
 Each set runs through the real ingest, the offline follow-up rewrite, the hybrid retriever and
-``assistant.extractive.answer_from_passages`` at its default thresholds. Per set: on answerable
+``assistant.extractive.answer_from_passages`` at its default thresholds (a follow-up's rewrite with
+the user's own words beside it, as ``Assistant`` passes them). Per set: on answerable
 questions the share answered sure and right (``sure_right``), right whether sure or unsure
 (``right``: the quoted sentence holds the answer), sure but wrong (``sure_wrong``); on unanswerable
 ones the share answered sure (``false_sure``). Of the sure and right answers, how many open with a
