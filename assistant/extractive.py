@@ -136,7 +136,7 @@ def key_terms(question: str, asked: str | None = None) -> list[Term]:
     what is talked about, which the answering sentence often calls by another name ("the six
     partners"); they weigh :data:`CONTEXT_WEIGHT` of a word the user typed.
     """
-    own = stem_set(asked) if asked and asked != question else None
+    own = _typed(question, asked)
     terms: list[Term] = []
     seen: set[str] = set()
     first_content = True
@@ -168,6 +168,14 @@ def key_terms(question: str, asked: str | None = None) -> list[Term]:
         first_content = False
         prev = low
     return terms
+
+
+def _typed(question: str, asked: str | None) -> set[str] | None:
+    """Stems of what the user typed, when ``question`` rewrites it and it has a content word of
+    its own ("And when?" has none: the rewrite is all the user meant)."""
+    if not asked or asked == question or not key_terms(asked):
+        return None
+    return stem_set(asked)
 
 
 def _term_in(term: Term, stems: set[str]) -> bool:
@@ -289,7 +297,7 @@ def score_sentences(
         return [], sentences, terms
     vecs, states = _encode(question, flat, embeddings)
     cos = vecs[1:] @ vecs[0]
-    if asked and asked != question:  # a follow-up: the user's own words mean as much as the rewrite
+    if _typed(question, asked) is not None:  # the user's own words mean as much as the rewrite
         cos = 0.5 * (cos + vecs[1:] @ embeddings.embed_array([asked])[0])
     # A term every retrieved passage shares (the project's name, the article's subject) is the
     # topic, not evidence: sentences rarely repeat it, so it is left out of the alignment.

@@ -207,6 +207,41 @@ def _possessive(subject: str) -> str:
     return f"{subject}'" if subject.endswith("s") else f"{subject}'s"
 
 
+_ELLIPSIS = re.compile(r"(?i)\s*(?:(?:and|but|so)\s+)?(?:(?:what|how)\s+about\s+)?(?P<rest>[^?]+?)\s*\??\s*$")
+_ASKED_AGAIN = ("who", "when", "where", "why", "how")  # "And when?": the same question, asked again
+
+
+def _elliptical(question: str, previous: str) -> str | None:
+    """'And when?' or 'What about BioRN?' after a question: that question with its question word
+    or its subject swapped ("Where is BIOCAT based?" -> "Where is BioRN based?"); None when
+    ``question`` is a question of its own. Only the opening words mark an ellipsis: "And ..."
+    or "What / How about ..." before a noun phrase of a few words, or a question word alone."""
+    opened = re.match(r"(?i)\s*(and|but|so|what about|how about)\b", question)
+    m = _ELLIPSIS.fullmatch(question)
+    rest = m["rest"].strip() if m else ""
+    words = rest.split()
+    if not opened and not (len(words) == 1 and fold(rest) in _ASKED_AGAIN):
+        return None
+    if not words or len(words) > 6:
+        return None
+    first = fold(words[0])
+    if first in _ASKED_AGAIN and len(words) == 1:
+        asked = re.match(r"\s*(\w+)\s+(.*)", previous)
+        if asked and fold(asked[1]) in WH_WORDS:
+            return f"{rest.capitalize()} {asked[2]}"
+        return f"{rest.capitalize()} {previous[:1].lower()}{previous[1:]}"
+    if (
+        first in _IMPERATIVES
+        or any(fold(w) in WH_WORDS for w in words)
+        or all(fold(w) in STOPWORDS for w in words)
+    ):
+        return None  # "And who co-finances it?", "And is it funded?": a question of its own
+    subject = _subject(previous)[0]
+    if not subject or subject not in previous:
+        return None
+    return previous.replace(subject, rest, 1)
+
+
 def condense(question: str, history: Sequence[dict[str, Any]]) -> str:
     """A standalone version of a follow-up question, from the previous turns.
 
@@ -226,11 +261,13 @@ def condense(question: str, history: Sequence[dict[str, Any]]) -> str:
     ]
     if not previous:
         return question
-    standalone = previous[0]
+    standalone = last = previous[0]
     for earlier in previous[1:]:
-        resolved = _resolve(earlier, standalone)
-        standalone = resolved if (_subject(resolved)[0] or not _subject(standalone)[0]) else standalone
-    return _resolve(question, standalone, _named_by_answer(previous[-1], _last_answer(history)))
+        last = _elliptical(earlier, last) or _resolve(earlier, standalone)
+        standalone = last if (_subject(last)[0] or not _subject(standalone)[0]) else standalone
+    return _elliptical(question, last) or _resolve(
+        question, standalone, _named_by_answer(previous[-1], _last_answer(history))
+    )
 
 
 def _last_answer(history: Sequence[dict[str, Any]]) -> str:

@@ -227,6 +227,46 @@ def test_condense_resolves_it_they_and_there():
     )
 
 
+@pytest.mark.parametrize(
+    ("previous", "question", "standalone"),
+    [
+        # a question word alone asks the previous question again
+        (
+            "Where did the partners present the results?",
+            "And when?",
+            "When did the partners present the results?",
+        ),
+        (
+            "When did the partners present the results?",
+            "Where?",
+            "Where did the partners present the results?",
+        ),
+        ("Did the consortium run a survey?", "When?", "When did the consortium run a survey?"),
+        # "what about" / "and" before a noun phrase: the same question about it
+        ("Where is BIOCAT based?", "What about BioRN?", "Where is BioRN based?"),
+        ("Where is BIOCAT based?", "And BioRN?", "Where is BioRN based?"),
+        (
+            "When does the INNAXE project end?",
+            "How about the Joint Programme?",
+            "When does the Joint Programme end?",
+        ),
+        # questions of their own: only their pronouns are resolved
+        ("Where is BIOCAT based?", "And when was it founded?", "And when was BIOCAT founded?"),
+        ("Where is BIOCAT based?", "And is it a partner?", "And is BIOCAT a partner?"),
+        ("Where is BIOCAT based?", "Thanks!", "Thanks!"),
+        ("Where is BIOCAT based?", "And then?", "And then?"),
+    ],
+)
+def test_condense_fills_in_elliptical_follow_ups(previous, question, standalone):
+    assert condense(question, exchange(previous, "An answer [1].")) == standalone
+
+
+def test_elliptical_follow_ups_chain():
+    history = exchange("Where did the partners present the results?", "At the conference [1].")
+    history += exchange("And when?", "In June 2024 [1].")
+    assert condense("And why?", history) == "Why did the partners present the results?"
+
+
 def exchange(question: str, answer: str) -> list[dict]:
     return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
