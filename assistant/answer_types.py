@@ -244,6 +244,8 @@ def short_answer(question: str, sentence: str) -> str | None:
         spans = _count_spans(question, sentence)
     else:
         spans = _name_spans(sentence, q_stems, _plural_asked(question))
+        if kind == "place":  # "Turkish forces" answers who, not where
+            spans = [(s, e) for s, e in spans if not sentence[s:e].split()[-1].islower()]
     where = [(s, e, _LOCATIVE_RE.search(sentence[:s])) for s, e in spans]
     if kind == "place":  # a name after in/at/from/to, with its region ("southern Italy")
         spans = [(s - len(m[2] or ""), e) for s, e, m in where if m] or spans

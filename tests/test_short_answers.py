@@ -153,6 +153,8 @@ def test_places(question, sentence, expected):
         ("Who approves travel requests?", "Travel requests are approved by the line manager."),
         # a lone adjective is no name
         ("Who is the programme manager?", "The cluster received the highest European recognition."),
+        # a demonym with its noun answers who, not where
+        ("Where was the fortress?", "The fortress fell again to Byzantine hands."),
         # two names and none of the question's words to choose between them by
         ("Who won the final?", "In Paris, Alice Brown beat Bob Stone."),
     ],
