@@ -36,6 +36,7 @@ import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from assistant.extractive import UNSURE_MESSAGE
 from assistant.refusals import says_not_found
 
 OVERLAP_THRESHOLD = 0.5
@@ -217,7 +218,9 @@ def cosine(u: Sequence[float], v: Sequence[float]) -> float:
 
 
 def answer_sentences(answer: str) -> list[tuple[str, set[int]]]:
-    """Sentences of an answer that make a claim, each with the [n] passages it cites."""
+    """Sentences of an answer that make a claim, each with the [n] passages it cites (an unsure
+    offline answer's framing, "... The closest passage says:", is none)."""
+    answer = answer.removeprefix(UNSURE_MESSAGE)
     pieces: list[list[str]] = []  # [text, markers...]; markers after the full stop belong before it
     for raw in _SENTENCE_END.split(answer):
         lead = _LEADING_CITATIONS.match(raw)

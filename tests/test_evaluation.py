@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.extractive import UNSURE_MESSAGE
 from evaluation import metrics as m
 from evaluation.__main__ import check_floors, main
 from evaluation.importers import detect_format, load_question_set
@@ -109,6 +110,14 @@ def test_groundedness_and_citation_precision():
     )
     assert m.groundedness("Yes.", cited) is None  # no sentence that makes a claim
     assert m.citation_precision("anything", {}) is None
+
+
+def test_an_unsure_answers_framing_is_no_claim():
+    """The offline answerer's "The closest passage says:" frames a quote; only the quote is checked."""
+    cited = {1: "Activity | Result\nParticipants in co-creation activities | 79"}
+    unsure = f"{UNSURE_MESSAGE} Participants in co-creation activities | 79 [1]"
+    assert m.answer_sentences(unsure) == [("Participants in co-creation activities | 79", {1})]
+    assert m.groundedness(unsure, cited) == 1.0
 
 
 def test_answer_sentences_keep_their_markers():
