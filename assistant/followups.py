@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from assistant.history import ELLIPTICAL
 from assistant.text import split_sentences
 from kb.terms import STOPWORDS, WH_WORDS, fold
 
@@ -207,37 +208,28 @@ def _possessive(subject: str) -> str:
     return f"{subject}'" if subject.endswith("s") else f"{subject}'s"
 
 
-_ELLIPSIS = re.compile(r"(?i)\s*(?:(?:and|but|so)\s+)?(?:(?:what|how)\s+about\s+)?(?P<rest>[^?]+?)\s*\??\s*$")
 _ASKED_AGAIN = ("who", "when", "where", "why", "how")  # "And when?": the same question, asked again
 
 
 def _elliptical(question: str, previous: str) -> str | None:
     """'And when?' or 'What about BioRN?' after a question: that question with its question word
     or its subject swapped ("Where is BIOCAT based?" -> "Where is BioRN based?"); None when
-    ``question`` is a question of its own. Only the opening words mark an ellipsis: "And ..."
-    or "What / How about ..." before a noun phrase of a few words, or a question word alone."""
-    opened = re.match(r"(?i)\s*(and|but|so|what about|how about)\b", question)
-    m = _ELLIPSIS.fullmatch(question)
-    rest = m["rest"].strip() if m else ""
+    ``question`` is a question of its own. An ellipsis opens with "and", "what about" and the
+    like (``assistant.history``) before a noun phrase of a few words, or is a question word."""
+    rest = re.sub(r"(?i)^\s*(?:(?:and|but|also|so|or)\s+)?(?:(?:what|how)\s+about\s+)?", "", question)
+    rest = rest.strip(" ?!.")
     words = rest.split()
-    if not opened and not (len(words) == 1 and fold(rest) in _ASKED_AGAIN):
-        return None
-    if not words or len(words) > 6:
-        return None
-    first = fold(words[0])
-    if first in _ASKED_AGAIN and len(words) == 1:
+    if len(words) == 1 and fold(rest) in _ASKED_AGAIN:
         asked = re.match(r"\s*(\w+)\s+(.*)", previous)
         if asked and fold(asked[1]) in WH_WORDS:
             return f"{rest.capitalize()} {asked[2]}"
         return f"{rest.capitalize()} {previous[:1].lower()}{previous[1:]}"
-    if (
-        first in _IMPERATIVES
-        or any(fold(w) in WH_WORDS for w in words)
-        or all(fold(w) in STOPWORDS for w in words)
-    ):
+    if not ELLIPTICAL.match(question) or not words or len(words) > 6:
+        return None
+    if fold(words[0]) in _IMPERATIVES or any(fold(w) in WH_WORDS for w in words):
         return None  # "And who co-finances it?", "And is it funded?": a question of its own
     subject = _subject(previous)[0]
-    if not subject or subject not in previous:
+    if all(fold(w) in STOPWORDS for w in words) or not subject or subject not in previous:
         return None
     return previous.replace(subject, rest, 1)
 

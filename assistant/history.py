@@ -87,7 +87,7 @@ _ANAPHORS = frozenset(
     "it its it's they them their theirs this that these those he him his she her hers there then "
     "such same former latter one ones".split()
 )
-_ELLIPTICAL = re.compile(r"^\s*(and|but|also|so|or|what about|how about|and what|why not)\b", re.IGNORECASE)
+ELLIPTICAL = re.compile(r"^\s*(and|but|also|so|or|what about|how about|and what|why not)\b", re.IGNORECASE)
 _QUESTION_START = re.compile(
     r"^\s*(what|who|whom|whose|when|where|why|how|which|is|are|was|were|do|does|did|can|could|"
     r"should|would|will|has|have|had|may|might|must|shall|list|name|give|tell|describe|explain)\b",
@@ -100,7 +100,7 @@ def depends_on_conversation(question: str) -> bool:
     """Whether a follow-up needs the conversation to be understood: it points back ("they",
     "that policy"), starts mid-thought ("And the office?"), or is too short to stand alone."""
     words = [w.lower() for w in _WORD.findall(question)]
-    return len(words) <= 2 or bool(_ELLIPTICAL.match(question)) or any(w in _ANAPHORS for w in words)
+    return len(words) <= 2 or bool(ELLIPTICAL.match(question)) or any(w in _ANAPHORS for w in words)
 
 
 def acceptable_rewrite(question: str, rewrite: str) -> bool:
