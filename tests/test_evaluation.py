@@ -112,14 +112,6 @@ def test_groundedness_and_citation_precision():
     assert m.citation_precision("anything", {}) is None
 
 
-def test_an_unsure_answers_framing_is_no_claim():
-    """The offline answerer's "The closest passage says:" frames a quote; only the quote is checked."""
-    cited = {1: "Activity | Result\nParticipants in co-creation activities | 79"}
-    unsure = f"{UNSURE_MESSAGE} Participants in co-creation activities | 79 [1]"
-    assert m.answer_sentences(unsure) == [("Participants in co-creation activities | 79", {1})]
-    assert m.groundedness(unsure, cited) == 1.0
-
-
 def test_answer_sentences_keep_their_markers():
     got = m.answer_sentences("Staff get 25 leave days. [1] Unused days carry over [2, 3]. Ok.")
     assert got == [("Staff get 25 leave days.", {1}), ("Unused days carry over.", {2, 3})]
@@ -783,9 +775,12 @@ def test_a_sentence_that_only_says_what_is_missing_is_no_claim_to_ground():
         "I could not find a sure answer in the documents. "
         "The closest passage says: Project Alpha installs solar water pumps in rural clinics. [1]"
     )
+    # the framing ("... The closest passage says:") is no claim either: only the quote is checked
     assert [s for s, _ in m.answer_sentences(unsure)] == [
-        "The closest passage says: Project Alpha installs solar water pumps in rural clinics."
+        "Project Alpha installs solar water pumps in rural clinics."
     ]
     assert m.groundedness(unsure, passage) == 1.0
+    row = f"{UNSURE_MESSAGE} Participants in co-creation activities | 79 [1]"  # a short table row
+    assert m.groundedness(row, {1: "Activity | Result\nParticipants in co-creation activities | 79"}) == 1.0
     invented = "The documents say little. Project Alpha builds bridges in Peru. [1]"
     assert m.groundedness(invented, passage) == 0.0
