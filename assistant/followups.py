@@ -223,7 +223,10 @@ def _elliptical(question: str, previous: str) -> str | None:
         asked = re.match(r"\s*(\w+)\s+(.*)", previous)
         if asked and fold(asked[1]) in WH_WORDS:
             return f"{rest.capitalize()} {asked[2]}"
-        return f"{rest.capitalize()} {previous[:1].lower()}{previous[1:]}"
+        opening = previous.split(maxsplit=1)[0] if previous.strip() else ""
+        if fold(opening) in _IMPERATIVES:  # "Did the ..." -> "When did the ..."; a name keeps its case
+            previous = previous[:1].lower() + previous[1:]
+        return f"{rest.capitalize()} {previous}"
     if not ELLIPTICAL.match(question) or not words or len(words) > 6:
         return None
     if fold(words[0]) in _IMPERATIVES or any(fold(w) in WH_WORDS for w in words):

@@ -242,6 +242,7 @@ def test_condense_resolves_it_they_and_there():
             "Where did the partners present the results?",
         ),
         ("Did the consortium run a survey?", "When?", "When did the consortium run a survey?"),
+        ("BioRN joined the consortium?", "Why?", "Why BioRN joined the consortium?"),
         # "what about" / "and" before a noun phrase: the same question about it
         ("Where is BIOCAT based?", "What about BioRN?", "Where is BioRN based?"),
         ("Where is BIOCAT based?", "And BioRN?", "Where is BioRN based?"),
