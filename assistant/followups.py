@@ -220,12 +220,11 @@ def _elliptical(question: str, previous: str) -> str | None:
     rest = rest.strip(" ?!.")
     words = rest.split()
     if len(words) == 1 and fold(rest) in _ASKED_AGAIN:
-        asked = re.match(r"\s*(\w+)\s+(.*)", previous)
-        if asked and fold(asked[1]) in WH_WORDS:
-            return f"{rest.capitalize()} {asked[2]}"
-        opening = previous.split(maxsplit=1)[0] if previous.strip() else ""
-        if fold(opening) in _IMPERATIVES:  # "Did the ..." -> "When did the ..."; a name keeps its case
-            previous = previous[:1].lower() + previous[1:]
+        opening = re.match(r"\s*(\w+)\s+(.*)", previous)
+        if opening and fold(opening[1]) in WH_WORDS:
+            return f"{rest.capitalize()} {opening[2]}"
+        if opening and fold(opening[1]) in _IMPERATIVES:  # "Did the ..." -> "When did the ..."
+            previous = previous.lstrip()[:1].lower() + previous.lstrip()[1:]  # a name keeps its case
         return f"{rest.capitalize()} {previous}"
     if not ELLIPTICAL.match(question) or not words or len(words) > 6:
         return None

@@ -108,12 +108,13 @@ def run_set(name: str, emb: CachedEmbeddings, show: bool) -> dict[str, float | i
                 counts["sure_right"] += ok and sure
                 counts["sure_wrong"] += sure and not ok
                 lead = result.lead if sure and ok else ""
+                good_lead = bool(lead) and lead_right(lead, q)
                 counts["led"] += bool(lead)
-                counts["lead_right"] += bool(lead) and lead_right(lead, q)
+                counts["lead_right"] += good_lead
                 if show and not (ok and sure):
                     state = "sure" if sure else "unsure" if shown else "declined"
                     print(f"  MISS [{state}] {asked}\n     -> {shown[:220]!r}")
-                elif show and lead and not lead_right(lead, q):
+                elif show and lead and not good_lead:
                     print(f"  WRONG LEAD {asked}\n     -> {shown[:220]!r}")
             else:
                 counts["unanswerable"] += 1
