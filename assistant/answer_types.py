@@ -48,7 +48,8 @@ def expected_type(question: str) -> str | None:
         return "place"
     if re.search(r"\b(who|whom|whose)\b", q) or re.search(
         r"\b(which|what) (\w+ )?(organi[sz]ations?|compan(y|ies)|partners?|members?"
-        r"|institutions?|universit(y|ies)|clusters?|people|persons?|firms?|agenc(y|ies)|groups?)\b",
+        r"|institutions?|universit(y|ies)|clusters?|people|persons?|firms?|agenc(y|ies)|groups?"
+        r"|programmes?|programs?|projects?|conferences?)\b",
         q,
     ):
         return "name"
@@ -65,6 +66,23 @@ ROLE_NOUNS = frozenset(
     organizations government agency university institute association army church pope emperor
     """.split()
 )
+
+
+_CAPITAL_RUN = re.compile(r"[A-Z]\w+(?:\s+(?:(?:of|the|and|for|&)\s+)?[A-Z]\w+)+")
+
+
+def initials(text: str) -> dict[str, str]:
+    """Acronym -> the run of capitalised words of ``text`` it abbreviates ("EU": "European Union")."""
+    return {"".join(w[0] for w in run.split() if w[0].isupper()): run for run in _CAPITAL_RUN.findall(text)}
+
+
+def spelled_out(sentence: str, question: str) -> set[str]:
+    """Stems of the names of ``sentence`` that spell out an acronym of the question ("European
+    Union" for "EU"): the question's own words, not a new name that could answer it."""
+    runs = initials(sentence)
+    return {
+        s for w in words(question) if len(w) >= 2 and w.isupper() and w in runs for s in stem_set(runs[w])
+    }
 
 
 def _capitalised_new(sentence: str, question_stems: set[str], kind: str) -> bool:
@@ -112,7 +130,7 @@ def has_type(sentence: str, kind: str | None, question: str) -> bool:
     """Does the sentence hold something new of the kind the question asks for?"""
     if kind is None:
         return True
-    q_stems = stem_set(question)
+    q_stems = stem_set(question) | spelled_out(sentence, question)
     if kind == "number":  # "how many responses": a count, and the thing counted
         counted = re.search(r"\bhow (?:many|much) (\w+)", fold(question))
         generic = counted and fold(counted[1]) in STOPWORDS | _ANYONE
@@ -237,7 +255,7 @@ def short_answer(question: str, sentence: str) -> str | None:
     kind = expected_type(question)
     if kind is None:
         return None
-    q_stems = stem_set(question)
+    q_stems = stem_set(question) | spelled_out(sentence, question)
     if kind == "date":
         spans = [m.span() for m in _DATE_SPAN_RE.finditer(sentence)]
     elif kind == "number":

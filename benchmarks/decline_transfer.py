@@ -21,7 +21,9 @@ top passage's cosine:
 * declined-when-unanswerable where the held-out corpus's answered-when-answerable is 0.80;
 * at the threshold the training corpora pick (the highest that answers >= 0.90 of the answerable
   questions of each of them): answered-when-answerable, declined on-topic unanswerable, declined
-  off-topic. Questions the retriever finds nothing for are declined before the answerer (confidence 0).
+  off-topic. Questions the retriever finds nothing for are declined before the answerer (confidence 0);
+  those whose passage holds every name and number of the question, when no check fails, are
+  never declined (``extractive.names_held``: shown as unsure).
 
 ``--ablate`` refits without each feature in turn: a feature stays only if held-out AUC, averaged
 over the corpora, drops without it.
@@ -68,6 +70,7 @@ class Item:
     features: dict[str, float] | None  # None: nothing retrieved, declined before the answerer
     top_cosine: float
     doubt: bool = False  # a check that caps the answer at unsure failed (extractive.failed_check)
+    named: bool = False  # the passage holds every name and number of the question
 
 
 def questions_of(name: str) -> tuple[list[tuple[str, bool]], Path | None, object]:
@@ -90,7 +93,7 @@ def collect(name: str, offtopic: list[str], emb: CachedEmbeddings) -> list[Item]
         asked = [(q, a, False) for q, a in pairs] + [(q, False, True) for q in offtopic]
         for question, answerable, off in asked:
             passages = retriever.retrieve(question)
-            features, doubt = None, False
+            features, doubt, named = None, False, False
             if passages:
                 cands, _, terms = ex.score_sentences(question, passages, emb)
                 if cands:
@@ -98,8 +101,9 @@ def collect(name: str, offtopic: list[str], emb: CachedEmbeddings) -> list[Item]
                     missing = ex.missing_terms(terms, passages[best.passage_index])
                     features = ex.evidence_features(passages, best, terms, missing)
                     doubt = bool(ex.failed_check(question, best.text, missing))
+                    named = ex.names_held(terms, missing)
             top = max((p.dense_score or 0.0 for p in passages), default=0.0)
-            items.append(Item(name, question, answerable, off, features, top, doubt))
+            items.append(Item(name, question, answerable, off, features, top, doubt, named))
     print(f"  {name}: {len(pairs)} questions + {len(offtopic)} off-topic", flush=True)
     return items
 
@@ -155,7 +159,8 @@ def held_out(items: list[Item], features: list[str]) -> dict[str, dict[str, floa
         y = np.array([it.answerable for it in test])
         on = np.array([not it.answerable and not it.offtopic for it in test])
         off = np.array([it.offtopic for it in test])
-        answered = scores >= threshold
+        named = np.array([it.named for it in test])
+        answered = (scores >= threshold) | named & ~doubt  # names held, no check failed: unsure
         out[corpus] = {
             "answerable": int(y.sum()),
             "unanswerable_on_topic": int(on.sum()),

@@ -117,6 +117,24 @@ def test_a_question_whose_kind_of_answer_the_sentence_lacks_is_unsure(embeddings
     assert unsure(r) and r.reason == "the closest sentence names no date"
 
 
+def test_weak_evidence_about_a_name_the_passage_holds_is_unsure_not_declined(embeddings):
+    # a passage on many things scores low for a question about one person in it
+    p = unrelated(
+        passage(
+            1,
+            "The consortium met in Sofia. Budgets were reported to the board. Karen Lindegaard is the "
+            "international programme manager at Danish Life Science Cluster. The survey got 91 answers.",
+        ),
+        0.2,
+    )
+    r = answer_from_passages("What is Karen Lindegaard's role?", [p], embeddings)
+    assert unsure(r) and "programme manager" in r.text and r.confidence < 0.29
+    assert r.reason == "the passages do not mention “role”"
+    # without a name of the question in the passage, or when a check fails, the same evidence declines
+    assert answer_from_passages("What is Jens Madsen's role?", [p], embeddings).declined
+    assert answer_from_passages("When did Karen Lindegaard join the cluster?", [p], embeddings).declined
+
+
 def unrelated(p: Passage, cosine: float = 0.1) -> Passage:
     """The passage as the retriever scores it for an unrelated question (cosine ~0.1)."""
     return p.model_copy(update={"score": cosine, "dense_score": cosine})
@@ -203,6 +221,9 @@ def test_key_terms_and_answer_types():
     assert expected_type("Who approves expenses?") == "name"
     assert expected_type("Where is the office?") == "place"
     assert expected_type("What is the policy?") is None
+    # "which EU programme": the noun after the name is the kind of answer asked for, not a topic
+    assert [t.text for t in key_terms("Under which EU programme does INNAXE run?")] == ["EU", "INNAXE", "run"]
+    assert expected_type("Under which EU programme does INNAXE run?") == "name"
 
 
 # --- follow-ups -------------------------------------------------------------------------------
@@ -389,3 +410,10 @@ def test_an_acronym_is_held_by_the_words_it_abbreviates(embeddings):
     assert "“EU”" not in r.reason
     unknown = answer_from_passages("Which UN programme co-finances INNAXE?", [p], embeddings)
     assert unsure(unknown) and "“UN”" in unknown.reason
+
+
+def test_the_words_an_acronym_abbreviates_do_not_answer_a_question_that_uses_it(embeddings):
+    funder = passage(1, "INNAXE is co-financed by the European Union. Its partners meet twice a year.")
+    programme = passage(2, "INNAXE, a Horizon Europe (EIE) project co-financed by the European Union")
+    r = answer_from_passages("Under which EU programme does INNAXE run?", [funder, programme], embeddings)
+    assert not r.declined and r.lead == "Horizon Europe" and r.sentences[0][1] == 2
