@@ -85,12 +85,29 @@ def spelled_out(sentence: str, question: str) -> set[str]:
     }
 
 
+_PLACE_FIELDS = frozenset("country city town region location place address site headquarters venue".split())
+
+
+def _not_a_place(sentence: str, at: int) -> bool:
+    """A record's value is of the kind its field names: in "Partner: BioRN; Consortium: INNAXE"
+    the name INNAXE is no place. (A field of prose, "Notes: they met in Sofia", is no record.)"""
+    start = max(sentence.rfind(";", 0, at), sentence.rfind("\n", 0, at)) + 1
+    field = re.match(r"\s*(?:\w+ ){0,2}(\w+):\s*([^;\n]*)", sentence[start:])
+    if not field or start + field.start(2) > at:
+        return False
+    named = all(w[:1].isupper() or fold(w) in _CONNECTORS for w in words(field[2]))
+    return named and fold(field[1]) not in _PLACE_FIELDS
+
+
 def _capitalised_new(sentence: str, question_stems: set[str], kind: str) -> bool:
     """A name-like word the question does not already have: Capitalised or an ACRONYM, not a
-    month nor a field's label ("Consortium: INNAXE"); for "who", a role ("the IT helpdesk") too."""
+    month nor a field's label ("Consortium: INNAXE"); for "who", a role ("the IT helpdesk") too;
+    for "where", not the value of a field that is no place."""
     toks = list(WORD_RE.finditer(sentence))
     for i, t in enumerate(toks):
         w = t[0]
+        if kind == "place" and _not_a_place(sentence, t.start()):
+            continue
         acronym = len(w) >= 2 and w.isupper() and w.isalpha()
         role = kind == "name" and (fold(w) in ROLE_NOUNS or stem(w) in ROLE_NOUNS)
         if not (acronym or role) and (i == 0 or not w[:1].isupper() or fold(w) in _NOT_NAMES):
@@ -263,7 +280,11 @@ def short_answer(question: str, sentence: str) -> str | None:
     else:
         spans = _name_spans(sentence, q_stems, _plural_asked(question))
         if kind == "place":  # "Turkish forces" answers who, not where
-            spans = [(s, e) for s, e in spans if not sentence[s:e].split()[-1].islower()]
+            spans = [
+                (s, e)
+                for s, e in spans
+                if not sentence[s:e].split()[-1].islower() and not _not_a_place(sentence, s)
+            ]
     where = [(s, e, _LOCATIVE_RE.search(sentence[:s])) for s, e in spans]
     if kind == "place":  # a name after in/at/from/to, with its region ("southern Italy")
         spans = [(s - len(m[2] or ""), e) for s, e, m in where if m] or spans

@@ -18,8 +18,8 @@ What users without an API key see first, so it has to be right more often than i
   as confidence features the others (answer types, parse conflicts, word alignment) did not,
   and went. Sure answers quote; unsure ones show the closest sentence, marked, with the reason
   (the rare question words the passage lacks, or no answer of the kind asked for); the rest
-  decline, unless the passage holds every name and number the question asks about and no
-  check fails.
+  decline, unless the passage holds every name and number the question asks about (and most
+  of its key terms) and no check fails.
 
 Follow-ups ("when did they arrive there?") are made standalone by :mod:`assistant.followups`;
 the sentence is then chosen by the user's own words more than by those the rewrite brought in.
@@ -92,8 +92,8 @@ WEIGHTS: dict[str, float] = {"retrieval": 8.3710, "cov_passage": 2.2484}
 # Answer when confidence >= THRESHOLD: it answers >= 80% of the answerable questions of every
 # corpus. Between UNSURE and THRESHOLD (together >= 90% of every corpus's answerable questions)
 # the closest sentence is shown, marked as unsure, with the reason. Below UNSURE: a decline,
-# unless the passage holds every name and number of the question (names_held) and no check
-# fails: unsure then too.
+# unless the passage holds every name and number of the question and most of its key terms
+# (names_held) and no check fails: unsure then too.
 # Held out (fitted without the corpus) the confidence's AUC equals or beats the top cosine's on
 # every corpus; on-topic unanswerable questions (SQuAD's adversarial ones, the INNAXE set's) are
 # separated only weakly (AUC 0.57-0.67): catching them needs a reading model. Off-topic
@@ -409,13 +409,14 @@ def evidence_doubt(question: str, retrieved: Sequence[Passage], cited: Sequence[
 
 
 def names_held(terms: Sequence[Term], missing: Sequence[Term]) -> bool:
-    """The question names something (a name or a number) and the passage holds every one: it is
-    about that passage's subject, so weak evidence that no check rejects is shown as unsure
-    rather than declined. Across the dev corpora such questions below the unsure level are
-    answerable about as often (8 of 15) as those the confidence already shows as unsure (15 of
-    29); of the other declines, 4 of 130 are (``benchmarks/decline_transfer.py``)."""
+    """The question names something (a name or a number), and the passage holds every one and
+    most of its key terms: it is about that passage's subject, so weak evidence that no check
+    rejects is shown as unsure rather than declined. Across the dev corpora such questions
+    below the unsure level are answerable about as often (7 of 12) as those the confidence
+    already shows as unsure (15 of 29); of the other declines, 5 of 133 are
+    (``benchmarks/decline_transfer.py``)."""
     named = [t for t in terms if t.kind in ("name", "number")]
-    return bool(named) and not any(t in missing for t in named)
+    return bool(named) and not any(t in missing for t in named) and _held_share(terms, missing) >= 0.5
 
 
 def _names_missing(missing: Sequence[Term]) -> str:

@@ -22,8 +22,8 @@ top passage's cosine:
 * at the threshold the training corpora pick (the highest that answers >= 0.90 of the answerable
   questions of each of them): answered-when-answerable, declined on-topic unanswerable, declined
   off-topic. Questions the retriever finds nothing for are declined before the answerer (confidence 0);
-  those whose passage holds every name and number of the question, when no check fails, are
-  never declined (``extractive.names_held``: shown as unsure).
+  those whose passage holds every name and number of the question and most of its key terms,
+  when no check fails, are never declined (``extractive.names_held``: shown as unsure).
 
 ``--ablate`` refits without each feature in turn: a feature stays only if held-out AUC, averaged
 over the corpora, drops without it.
@@ -70,7 +70,7 @@ class Item:
     features: dict[str, float] | None  # None: nothing retrieved, declined before the answerer
     top_cosine: float
     doubt: bool = False  # a check that caps the answer at unsure failed (extractive.failed_check)
-    named: bool = False  # the passage holds every name and number of the question
+    named: bool = False  # extractive.names_held: the passage holds the question's names, most terms
 
 
 def questions_of(name: str) -> tuple[list[tuple[str, bool]], Path | None, object]:

@@ -185,6 +185,9 @@ def test_none_when_unsure(question, sentence):
         ("In which city was the summit held?", "The partners met at the summit in Sofia.", True),
         ("In which country is Acme based?", "Partner: Acme; Consortium: Orbit; City: Sofia", True),
         ("In which country is Acme based?", "Partner: Acme; Consortium: orbit", False),
+        # a record's value is of the kind its field names; a field of prose is no record
+        ("In which country is Acme based?", "Partner: Acme; Consortium: ORBIT", False),
+        ("Where did the partners meet?", "Notes: The partners met in Sofia in June 2024.", True),
         ("Where is Acme based?", "Acme is a member of the consortium.", False),
     ],
 )
