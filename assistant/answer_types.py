@@ -247,6 +247,8 @@ def _count_spans(question: str, sentence: str) -> list[tuple[int, int]]:
     asked = re.search(r"\bhow (?:many|much) (\w+)", fold(question))
     spans = []
     for m in _COUNT_RE.finditer(sentence):
+        if sentence[m.end() : m.end() + 1] == ")":
+            continue  # "3) Long-term effect": an item's number, no count
         nouns = list(
             re.finditer(r"[^\W\d][\w-]*", re.match(r"(?:\s+[^\W\d][\w-]*){0,3}", sentence[m.end() :])[0])
         )
@@ -285,6 +287,8 @@ def short_answer(question: str, sentence: str) -> str | None:
                 for s, e in spans
                 if not sentence[s:e].split()[-1].islower() and not _not_a_place(sentence, s)
             ]
+    ends = {e for _, e in spans}  # "Horizon Europe (EIE)": the acronym abbreviates the name before it
+    spans = [(s, e) for s, e in spans if len(re.sub(r"\s*\(\s*$", "", sentence[:s])) not in ends - {s}]
     where = [(s, e, _LOCATIVE_RE.search(sentence[:s])) for s, e in spans]
     if kind == "place":  # a name after in/at/from/to, with its region ("southern Italy")
         spans = [(s - len(m[2] or ""), e) for s, e, m in where if m] or spans

@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from assistant.answer_types import expected_type
 from assistant.history import ELLIPTICAL
 from assistant.text import split_sentences
 from kb.terms import STOPWORDS, WH_WORDS, fold
@@ -147,9 +148,10 @@ def _looks_like_sources(text: str) -> bool:
 _SINGULAR = frozenset({"he", "him", "his", "she", "her", "it", "its"})
 
 
-def _resolve(question: str, previous: str, named: str = "") -> str:
+def _resolve(question: str, previous: str, named: Sequence[str] = ()) -> str:
     """Put the previous question's subject into ``question`` in place of its pronouns; ``named``
-    (what the previous answer named, when it was asked for) stands for he/she/it instead."""
+    (what the previous answer named, when it was asked for) stands for he/she/it instead: its
+    first name, or for he/she its first that is no ACRONYM (an organisation is no person)."""
     first = _PRONOUN_RE.search(question)
     if not first or _entity_before(question, first.start()):
         return question
@@ -162,7 +164,9 @@ def _resolve(question: str, previous: str, named: str = "") -> str:
     def swap(m: re.Match[str]) -> str:
         word = m.group(0)
         low = word.lower()
-        referent = named if named and low in _SINGULAR else subject
+        people = [n for n in named if not n.split()[-1].isupper()]
+        one = people if low in ("he", "him", "his", "she", "her") else named
+        referent = one[0] if one and low in _SINGULAR else subject
         if low != "there":
             if used["subject"] or not referent:
                 return word  # "did she marry him": only the first pronoun is the subject
@@ -208,24 +212,41 @@ def _possessive(subject: str) -> str:
     return f"{subject}'" if subject.endswith("s") else f"{subject}'s"
 
 
-_ASKED_AGAIN = ("who", "when", "where", "why", "how")  # "And when?": the same question, asked again
+# A question phrase with no verb of its own: "when", "for how long", "how many topics", "which year"
+_WH_PHRASE = re.compile(
+    r"(?i)\s*(?:(?:for|since|until|in|at|from|to|by)\s+)?"
+    r"(?:how\s+(?:many|much)(?:\s+(?!(?:do|does|did|is|are|was|were|has|have|had)\b)[a-z][\w-]*)?"
+    r"|how\s+(?:long|often|old|far|big|large|soon)|(?:which|what)\s+(?!(?:is|are|was|were|do|does|did|has|have|had)\b)"
+    r"[a-z][\w-]*|what|which|who|whom|whose|when|where|why|how)\b"
+)
+
+
+def _asked_again(rest: str, previous: str) -> str | None:
+    """'When', 'For how long' or 'How many topics' alone: the previous question asked again with
+    that question phrase in place of its own ("Where did they meet?" -> "When did they meet?")."""
+    if not (phrase := _WH_PHRASE.fullmatch(rest)) or len(rest.split()) > 4 or fold(rest) in ("what", "which"):
+        return None  # "What?" alone asks to repeat, not a question about something
+    opening = _WH_PHRASE.match(previous)
+    if opening:
+        tail = previous[opening.end() :].strip()
+    else:
+        tail = previous.strip()
+        if fold(tail.split()[0]) in _IMPERATIVES:  # "Did the ..." -> "When did the ..."
+            tail = tail[:1].lower() + tail[1:]  # a name keeps its case
+    return f"{phrase[0].strip()[:1].upper()}{phrase[0].strip()[1:]} {tail}"
 
 
 def _elliptical(question: str, previous: str) -> str | None:
-    """'And when?' or 'What about BioRN?' after a question: that question with its question word
-    or its subject swapped ("Where is BIOCAT based?" -> "Where is BioRN based?"); None when
-    ``question`` is a question of its own. An ellipsis opens with "and", "what about" and the
-    like (``assistant.history``) before a noun phrase of a few words, or is a question word."""
+    """'And when?', 'How many topics?' or 'What about BioRN?' after a question: that question with
+    its question phrase or its subject swapped ("Where is BIOCAT based?" -> "Where is BioRN
+    based?"); None when ``question`` is a question of its own. An ellipsis opens with "and",
+    "what about" and the like (``assistant.history``) before a noun phrase of a few words, or is
+    a question phrase without a verb."""
     rest = re.sub(r"(?i)^\s*(?:(?:and|but|also|so|or)\s+)?(?:(?:what|how)\s+about\s+)?", "", question)
     rest = rest.strip(" ?!.")
     words = rest.split()
-    if len(words) == 1 and fold(rest) in _ASKED_AGAIN:
-        opening = re.match(r"\s*(\w+)\s+(.*)", previous)
-        if opening and fold(opening[1]) in WH_WORDS:
-            return f"{rest.capitalize()} {opening[2]}"
-        if opening and fold(opening[1]) in _IMPERATIVES:  # "Did the ..." -> "When did the ..."
-            previous = previous.lstrip()[:1].lower() + previous.lstrip()[1:]  # a name keeps its case
-        return f"{rest.capitalize()} {previous}"
+    if (again := _asked_again(rest, previous)) is not None:
+        return again
     if not ELLIPTICAL.match(question) or not words or len(words) > 6:
         return None
     if fold(words[0]) in _IMPERATIVES or any(fold(w) in WH_WORDS for w in words):
@@ -282,21 +303,19 @@ def _last_answer(history: Sequence[dict[str, Any]]) -> str:
     return first[0] if first else ""
 
 
-def _named_by_answer(asked: str, answer: str) -> str:
-    """The entity an answer named for a question that asked for one ("Who conquered England in
-    1066?" -> "Duke William II of Normandy"), or "". Only who/which questions, or questions that
-    name nothing themselves ("What is the most famous work of Norman art?"), ask for one."""
+def _named_by_answer(asked: str, answer: str) -> list[str]:
+    """The entities an answer named for a question that asked for one ("Who conquered England in
+    1066?" -> "Duke William II of Normandy"), in order. Only who/which questions, or questions
+    that name nothing themselves ("What is the most famous work of Norman art?"), ask for one."""
     words = asked.lower().split()
-    if not answer or not words:
-        return ""
+    if not answer or not words or expected_type(asked) in ("number", "date"):
+        return []  # "How many responses did the survey get?": the answer is a count, no referent
     own = _entities(asked)
     if words[0] not in ("who", "whom", "whose", "which") and own:
-        return ""
+        return []
     if own and re.fullmatch(rf"\w+\s+(?:is|are|was|were)\s+(?:the\s+)?{re.escape(own[0])}\W*", asked, re.I):
-        return ""  # "Who is Karen Lindegaard?": the answer describes her; "she" is still her
+        return []  # "Who is Karen Lindegaard?": the answer describes her; "she" is still her
     known = {fold(e) for e in own}
-    for entity in _entities(answer):
-        if fold(entity) not in known:
-            lead = re.search(r"\bthe\s+" + re.escape(entity), answer, re.IGNORECASE)
-            return f"the {entity}" if lead else entity
-    return ""
+    answer = re.sub(r"\b\w+:\s", " ", answer)  # a record's labels ("Partner: BIOCAT") name nothing
+    new = [e for e in _entities(answer) if fold(e) not in known]
+    return [f"the {e}" if re.search(r"\bthe\s+" + re.escape(e), answer, re.IGNORECASE) else e for e in new]

@@ -263,6 +263,15 @@ def test_condense_resolves_it_they_and_there():
             "Where did the partners present the results?",
         ),
         ("Did the consortium run a survey?", "When?", "When did the consortium run a survey?"),
+        # a question phrase without a verb takes the previous question's place
+        (
+            "How many topics does the Joint Programme have?",
+            "For how long?",
+            "For how long does the Joint Programme have?",
+        ),
+        ("What is the Joint Programme?", "How many topics?", "How many topics is the Joint Programme?"),
+        ("Which year did BioRN join?", "And which city?", "Which city did BioRN join?"),
+        ("Where is BIOCAT based?", "What?", "What?"),  # asks to repeat: nothing to fill in
         ("BioRN joined the consortium?", "Why?", "Why BioRN joined the consortium?"),
         # "what about" / "and" before a noun phrase: the same question about it
         ("Where is BIOCAT based?", "What about BioRN?", "Where is BioRN based?"),
@@ -332,6 +341,16 @@ def test_condense_takes_he_she_it_from_what_the_answer_named_when_one_was_asked_
     )
     after = exchange("Did Rollo sign the treaty?", "Yes [1].")
     assert condense("When did he die?", after) == "When did Rollo die?"
+    # a count or a date names nothing to refer to; a record's labels and an ACRONYM are no person
+    after = exchange(
+        "How many responses did the joint survey get?", "**91** — 91 responses from European SMEs [1]."
+    )
+    assert condense("Who answered it?", after) == "Who answered the joint survey?"
+    after = exchange(
+        "Who is the programme manager of Danish Life Science Cluster?",
+        "Partner: Danish Life Science Cluster; Consortium: INNAXE; Karen Lindegaard is its programme manager [1].",
+    )
+    assert condense("What does she say?", after) == "What does Karen Lindegaard say?"
 
 
 def test_a_follow_up_is_answered_by_what_the_user_asked_not_by_who_it_was_about(embeddings):

@@ -38,7 +38,7 @@ def test_plain_questions_and_follow_ups_on_the_shipped_corpus(settings, name):
     report = run_evaluation(
         REPO / "evals" / f"{name}.yaml", settings.model_copy(update={"answer_mode": "extractive"})
     )
-    assert report.summary["must_include"] >= 0.95  # 0.958 and 1.000
+    assert report.summary["must_include"] >= 0.95  # 0.958 and 0.955
     answered = [r for r in report.results if not r.declined]
     assert answered and all(r.citations for r in answered)
 

@@ -71,6 +71,8 @@ def test_dates(question, sentence, expected):
         # a year is not a count, and "how long" wants a duration
         ("How long did they hold Cyprus?", "From 1192 they held Cyprus for 380 years.", "380 years"),
         ("How many people live in Paris?", "Paris has 2.1 million inhabitants.", "2.1 million inhabitants"),
+        # an item's number in a list is no count
+        ("How many results are there?", "2) Results: the consortium reached 91 companies.", "91 companies"),
     ],
 )
 def test_numbers(question, sentence, expected):
@@ -109,6 +111,12 @@ def test_numbers(question, sentence, expected):
         ("Who did the Normans join?", "Some Normans joined Turkish forces in Anatolia.", "Turkish forces"),
         # a spreadsheet row read as facts: its field names are not names
         ("Which partner is in the consortium?", "Partner: BIOCAT; Consortium: INNAXE", "BIOCAT"),
+        # an acronym in brackets abbreviates the name before it
+        (
+            "Which programme is the European Union part of?",
+            "INNAXE, a Horizon Europe (EIE) project co-financed by the European Union",
+            "Horizon Europe",
+        ),
         (
             "By whom was the Joint Programme developed?",
             "Result: Years of collaboration the Joint Programme ensures; Figure: 5",
