@@ -255,7 +255,7 @@ def _count_spans(question: str, sentence: str) -> list[tuple[int, int]]:
         counted = [n.end() for n in nouns if asked and stem(n[0]) == stem(asked[1])]
         unit = [nouns[0].end()] if nouns and nouns[0][0].islower() and nouns[0][0] not in STOPWORDS else [0]
         spans.append((m.start(), m.end() + (counted or unit)[0]))
-    counts = [(s, e) for s, e in spans if not _DATE_SPAN_RE.fullmatch(sentence[s:e])] or spans  # not a year
+    counts = [(s, e) for s, e in spans if not _DATE_SPAN_RE.fullmatch(sentence[s:e])]  # a year is no count
     if re.search(r"\bhow (long|old)\b", fold(question)):  # a duration, when there is one
         return [(s, e) for s, e in counts if stem(sentence[s:e].split()[-1]) in _TIME_UNITS] or counts
     return counts

@@ -165,6 +165,11 @@ def test_places(question, sentence, expected):
         ("Where was the fortress?", "The fortress fell again to Byzantine hands."),
         # two names and none of the question's words to choose between them by
         ("Who won the final?", "In Paris, Alice Brown beat Bob Stone."),
+        # a year is no count nor a duration
+        (
+            "How long will the partners continue?",
+            "Although the project ends in June 2024, the partners continue.",
+        ),
     ],
 )
 def test_none_when_unsure(question, sentence):
