@@ -24,6 +24,8 @@ from functools import cached_property
 
 import sqlalchemy as sa
 
+from kb.locks import schema_lock
+
 GENERAL = "general"  # the collection of files at the top of the corpus or uploads folder
 EVERYONE = "everyone"  # the group every caller is in, signed in or not
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}")
@@ -176,7 +178,8 @@ class CollectionRules:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        create_tables(engine)
+        with schema_lock(engine):  # another process may be creating them too
+            create_tables(engine)
 
     def rules(self) -> dict[str, list[str]]:
         with self.engine.connect() as conn:

@@ -16,7 +16,6 @@ here goes in pages of ``KnowledgeBase.max_batch``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import threading
@@ -32,6 +31,7 @@ from langchain_core.embeddings import Embeddings
 from kb.access import Scope, collection_of, create_tables, members_table, source_filter
 from kb.embeddings import UniqueTextEmbeddings, embedding_model_id, make_embeddings
 from kb.keyword import KeywordIndex, KeywordRow, open_keyword_index
+from kb.locks import NotAcquired, advisory_lock, file_lock, schema_lock
 from kb.settings import ConfigError, Settings
 from kb.terms import terms
 
@@ -150,47 +150,10 @@ def _usable_data_dir(path: Path) -> None:
         raise ConfigError(f"ASSISTANT_DATA_DIR {path}: not writable by this user")
 
 
-class _NotAcquired(Exception):
-    """A lock stayed held by another writer past the wait (raised before the locked body runs)."""
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path, wait: float) -> Iterator[None]:
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(path), timeout=wait)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise _NotAcquired(str(path)) from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-@contextlib.contextmanager
-def _advisory_lock(engine: sa.Engine, name: str, wait: float) -> Iterator[None]:
-    """A PostgreSQL session advisory lock on ``name``, polled until ``wait`` seconds pass."""
-    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-    deadline = time.monotonic() + wait
-    with engine.connect() as conn:
-        while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-            conn.rollback()
-            if time.monotonic() >= deadline:
-                raise _NotAcquired(name)
-            time.sleep(0.2)
-        conn.commit()
-        try:
-            yield
-        finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
-
-
 def _keyword_index(engine: sa.Engine, settings: Settings) -> KeywordIndex:
     try:
-        return open_keyword_index(engine, settings.collection)
+        with schema_lock(engine):
+            return open_keyword_index(engine, settings.collection)
     except sa.exc.SQLAlchemyError as exc:
         raise ConfigError(f"the keyword index: cannot open it: {str(exc).splitlines()[0][:200]}") from None
 
@@ -200,8 +163,9 @@ def _record_engine(settings: Settings) -> sa.Engine:
     where = "ASSISTANT_RECORD_DB_URL" if settings.record_db_url else "the record store"
     try:
         engine = sa.create_engine(settings.record_url)
-        _meta.create_all(engine)
-        create_tables(engine)
+        with schema_lock(engine):
+            _meta.create_all(engine)
+            create_tables(engine)
     except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigError(f"{where}: no database driver for it ({exc})") from None
     except sa.exc.SQLAlchemyError as exc:
@@ -694,15 +658,15 @@ class KnowledgeBase:
         is a file lock in the data dir (one machine)."""
         wait = self.settings.lock_timeout_s if timeout is None else timeout
         if self.engine.dialect.name == "postgresql":
-            held = _advisory_lock(self.engine, f"kb-ingest:{self.settings.collection}", wait)
+            held = advisory_lock(self.engine, f"kb-ingest:{self.settings.collection}", wait)
             where = f"collection '{self.settings.collection}' (PostgreSQL advisory lock)"
         else:
             path = self.settings.data_dir / "ingest.lock"
-            held, where = _file_lock(path, wait), f"{self.settings.data_dir} (lock {path})"
+            held, where = file_lock(path, wait), f"{self.settings.data_dir} (lock {path})"
         try:
             with held:
                 yield
-        except _NotAcquired:  # only the wait for the lock: a timeout inside the body is its own error
+        except NotAcquired:  # only the wait for the lock: a timeout inside the body is its own error
             raise IngestBusy(
                 f"another ingest is running on {where}; waited {wait:.0f}s, try again when it has finished"
             ) from None

@@ -15,7 +15,7 @@ from assistant.core import Assistant
 from ingest.pipeline import delete_document, ingest
 from kb import ConfigError, IngestBusy, KnowledgeBase
 from tests._helpers_files import write_text
-from tests._helpers_servers import free_port
+from tests._helpers_servers import create_database, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -181,3 +181,18 @@ def test_two_processes_ingesting_at_once_leave_no_duplicate_or_lost_chunk(server
     assert check.chunks == check.keyword_rows == check.records == sum(registered.values())
     for source, chunks in registered.items():
         assert len(kb.chunk_ids(source)) == chunks
+
+
+def test_machines_starting_together_on_a_new_database_all_open_it(server_settings, postgres_admin):
+    """Machines that start at once on a new database create its tables together. PostgreSQL's
+    CREATE TABLE IF NOT EXISTS is not safe against that (a duplicate pg_type row), so creating
+    tables takes a lock: without it, 4 of 8 rounds of six processes had one fail to start."""
+    for round_ in range(3):
+        url = create_database(postgres_admin)
+        machines = [
+            server_settings(f"{round_}-{i}").model_copy(update={"record_db_url": url}) for i in range(6)
+        ]
+        procs = [_ingest_process(m) for m in machines]
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from kb.locks import schema_lock
 from webapp.sessions import RecentAnswers, digest
 
 PREFIX = "kb-"
@@ -72,7 +73,8 @@ class ApiKeyStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._recent = RecentAnswers()
-        _meta.create_all(engine)
+        with schema_lock(engine):  # another process may be creating them too
+            _meta.create_all(engine)
 
     def create(self, user: str, label: str = "", created_by: str = "") -> tuple[ApiKey, str]:
         """A new key for ``user``; returns it and the secret, which is never available again."""

@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from kb.locks import schema_lock
 from kb.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,8 @@ class LoginThrottle:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        _meta.create_all(engine)
+        with schema_lock(engine):  # another process may be creating them too
+            _meta.create_all(engine)
 
     @staticmethod
     def _key(name: str) -> str:

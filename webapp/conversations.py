@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from assistant.models import Answer
+from kb.locks import schema_lock
 
 TITLE_CHARS = 80
 LISTED = 200  # conversations a list shows (newest first)
@@ -85,7 +86,8 @@ class ConversationStore:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        _meta.create_all(engine)
+        with schema_lock(engine):  # another process may be creating them too
+            _meta.create_all(engine)
 
     def create(self, owner: str, first_question: str) -> str:
         """A new, empty conversation titled after its first question; returns its id."""

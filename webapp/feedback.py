@@ -14,6 +14,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from kb.locks import schema_lock
+
 log = logging.getLogger(__name__)
 
 _meta = sa.MetaData()
@@ -61,7 +63,8 @@ class FeedbackStore:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        _meta.create_all(engine)
+        with schema_lock(engine):  # another process may be creating them too
+            _meta.create_all(engine)
 
     @classmethod
     def open(cls, url: str) -> FeedbackStore:
