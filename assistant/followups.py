@@ -160,11 +160,11 @@ def _resolve(question: str, previous: str, named: Sequence[str] = ()) -> str:
         return question
 
     used = {"subject": False}
+    people = [n for n in named if not n.split()[-1].isupper()]
 
     def swap(m: re.Match[str]) -> str:
         word = m.group(0)
         low = word.lower()
-        people = [n for n in named if not n.split()[-1].isupper()]
         one = people if low in ("he", "him", "his", "she", "her") else named
         referent = one[0] if one and low in _SINGULAR else subject
         if low != "there":
@@ -233,7 +233,8 @@ def _asked_again(rest: str, previous: str) -> str | None:
         tail = previous.strip()
         if fold(tail.split()[0]) in _IMPERATIVES:  # "Did the ..." -> "When did the ..."
             tail = tail[:1].lower() + tail[1:]  # a name keeps its case
-    return f"{phrase[0].strip()[:1].upper()}{phrase[0].strip()[1:]} {tail}"
+    asked = phrase[0].strip()
+    return f"{asked[:1].upper()}{asked[1:]} {tail}"
 
 
 def _elliptical(question: str, previous: str) -> str | None:

@@ -24,7 +24,7 @@ from functools import cached_property
 
 import sqlalchemy as sa
 
-from kb.locks import schema_lock
+from kb.locks import create_all
 
 GENERAL = "general"  # the collection of files at the top of the corpus or uploads folder
 EVERYONE = "everyone"  # the group every caller is in, signed in or not
@@ -178,8 +178,7 @@ class CollectionRules:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        with schema_lock(engine):  # another process may be creating them too
-            create_tables(engine)
+        create_all(engine, _meta)
 
     def rules(self) -> dict[str, list[str]]:
         with self.engine.connect() as conn:

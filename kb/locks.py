@@ -65,3 +65,9 @@ def schema_lock(engine: sa.Engine, wait: float = 60.0) -> Iterator[None]:
             yield
     except NotAcquired:
         raise ConfigError(f"another process held the schema lock for {wait:.0f} s") from None
+
+
+def create_all(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    """``metadata.create_all`` under :func:`schema_lock`: another process may be creating them too."""
+    with schema_lock(engine):
+        metadata.create_all(engine)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from kb.locks import schema_lock
+from kb.locks import create_all
 from webapp.sessions import RecentAnswers, digest
 
 PREFIX = "kb-"
@@ -73,8 +73,7 @@ class ApiKeyStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._recent = RecentAnswers()
-        with schema_lock(engine):  # another process may be creating them too
-            _meta.create_all(engine)
+        create_all(engine, _meta)
 
     def create(self, user: str, label: str = "", created_by: str = "") -> tuple[ApiKey, str]:
         """A new key for ``user``; returns it and the secret, which is never available again."""

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from kb.locks import schema_lock
+from kb.locks import create_all
 from kb.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,7 @@ class LoginThrottle:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        with schema_lock(engine):  # another process may be creating them too
-            _meta.create_all(engine)
+        create_all(engine, _meta)
 
     @staticmethod
     def _key(name: str) -> str:

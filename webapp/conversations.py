@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from assistant.models import Answer
-from kb.locks import schema_lock
+from kb.locks import create_all
 
 TITLE_CHARS = 80
 LISTED = 200  # conversations a list shows (newest first)
@@ -86,8 +86,7 @@ class ConversationStore:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        with schema_lock(engine):  # another process may be creating them too
-            _meta.create_all(engine)
+        create_all(engine, _meta)
 
     def create(self, owner: str, first_question: str) -> str:
         """A new, empty conversation titled after its first question; returns its id."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from kb.locks import schema_lock
+from kb.locks import create_all
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ class FeedbackStore:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        with schema_lock(engine):  # another process may be creating them too
-            _meta.create_all(engine)
+        create_all(engine, _meta)
 
     @classmethod
     def open(cls, url: str) -> FeedbackStore:

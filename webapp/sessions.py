@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from kb.locks import schema_lock
+from kb.locks import create_all
 from kb.settings import Settings
 
 COOKIE = "kb_session"
@@ -72,8 +72,7 @@ class SessionStore:
         self.max_age_s = int(settings.session_hours * 3600)
         self.https_only = bool(settings.public_url and settings.public_url.startswith("https://"))
         self._recent = RecentAnswers()
-        with schema_lock(engine):  # another process may be creating them too
-            _meta.create_all(engine)
+        create_all(engine, _meta)
 
     def create(self, user: str) -> str:
         """A new session for ``user``; returns the token the cookie carries."""
