@@ -29,6 +29,9 @@ _DATE_RE = re.compile(
 )
 
 
+_MODIFIER = r"(?:(?!(?:is|are|was|were|do|does|did)\b)\w+ )?"  # "which EU programme", not "what is Project X"
+
+
 def expected_type(question: str) -> str | None:
     """'date', 'number', 'name' or 'place' when the question's form says so, else None."""
     q = fold(question)
@@ -41,19 +44,45 @@ def expected_type(question: str) -> str | None:
     if re.match(r"\s*(when|what time)\b", q) or re.search(r"\bwhen (did|was|were|is|are|do|does)\b", q):
         return "date"
     if re.search(r"\bwhere\b", q) or re.search(
-        r"\b(which|what) (\w+ )?(countries|country|cit(y|ies)|towns?|regions?|places?|villages?|islands?"
+        rf"\b(which|what) {_MODIFIER}(countries|country|cit(y|ies)|towns?|regions?|places?|villages?|islands?"
         r"|continents?)\b",
         q,
     ):
         return "place"
     if re.search(r"\b(who|whom|whose)\b", q) or re.search(
-        r"\b(which|what) (\w+ )?(organi[sz]ations?|compan(y|ies)|partners?|members?"
+        rf"\b(which|what) {_MODIFIER}(organi[sz]ations?|compan(y|ies)|partners?|members?"
         r"|institutions?|universit(y|ies)|clusters?|people|persons?|firms?|agenc(y|ies)|groups?"
         r"|programmes?|programs?|projects?|conferences?)\b",
         q,
     ):
         return "name"
     return None
+
+
+_DEFINITION_Q = re.compile(
+    r"(?i)\s*(?:what|who)\s+(?:is|are|was|were)\s+(?:the\s+|an?\s+)?([^?!.]+?)\s*[?!.]*\s*$"
+)
+
+
+def defined(question: str) -> str | None:
+    """What "What is X?" or "Who was X?" asks to have defined (a name or a short noun phrase)."""
+    m = _DEFINITION_Q.match(question)
+    ws = m[1].split() if m else []
+    if not ws or len(ws) > 4 or any(fold(w) in STOPWORDS | {"called", "named"} for w in ws):
+        return None  # "What is in the summary?", "What is the project about?", "the name of X"
+    return m[1]
+
+
+def defines(sentence: str, subject: str) -> bool:
+    """The sentence says what ``subject`` is: an apposition ("INNAXE, a Horizon Europe project";
+    "Karen Lindegaard, international programme manager at ..."), "X is a/the ...", or a relative
+    clause ("a 'Joint Programme' which ...")."""
+    said = (
+        r",\s+(?:(?:an?|the|its|their|one)\s+)?[a-z]"
+        r"|\s+(?:is|was|are|were)\s+(?:an?|the|one|its|their|his|her)\b"
+        r"|,?\s+(?:which|who)\b"
+    )
+    return bool(re.search(rf"(?i:{re.escape(subject)})['’”\")]*(?:{said})", sentence))
 
 
 ROLE_NOUNS = frozenset(

@@ -148,7 +148,7 @@ def check_claims(
             out.append(SentenceSupport(text=sentence, cites=cites, claim=False))  # ".. [1]" says nothing
             continue
         lower, have_numbers, have_terms = evidence_of(tuple(cites) or answer_cites)
-        missing = [n for n in _NUMBER.findall(claim) if _digits(n) not in have_numbers]
+        missing = [n for n in _NUMBER.findall(_LIST_MARKER.sub(" ", claim)) if _digits(n) not in have_numbers]
         names = [n for n in _names(claim) if not _says(lower, n)]
         spans = [n for n in _name_spans(claim) if not _says(lower, n)]
         missing += names + [span for span in spans if not set(span.split()) & set(names)]

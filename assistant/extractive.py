@@ -11,6 +11,9 @@ What users without an API key see first, so it has to be right more often than i
   lacks (or the best one opens with a pronoun), plus at most one sentence from another passage
   when it scores nearly as well; each sentence is followed by its passage's ``[n]``, and a
   short answer in bold leads when the question asks for a date, number, name or place;
+* a heading, or a line of nothing but the question's words, is no answer; a sentence that
+  introduces a list ("... three results in particular:") comes with the list; "What is X?"
+  prefers the sentence that says what X is ("X, a ... project");
 * how sure it is comes from two features that mean the same in every document: how close the
   top passage is (its cosine) and how much of the question's key terms (rare words, names,
   numbers) the best sentence's passage holds. They were chosen and fitted across five corpora
@@ -38,6 +41,8 @@ import numpy as np
 
 from assistant.answer_types import (
     NUMBER_RE,
+    defined,
+    defines,
     expected_type,
     has_type,
     initials,
@@ -50,7 +55,7 @@ from assistant.models import Confidence, Passage
 from assistant.prompts import DECLINE_TEXT
 from assistant.text import split_sentences
 from kb.embeddings import bundled, tokenizer_vocab
-from kb.terms import STOPWORDS, WH_WORDS, WORD_RE, fold, stem, stem_set
+from kb.terms import DOCUMENT_VERBS, REQUEST_WORDS, STOPWORDS, WH_WORDS, WORD_RE, fold, stem, stem_set, words
 
 # The core marks an answer as declined when its text starts with DECLINE_TEXT (both modes).
 DECLINE_MESSAGE = DECLINE_TEXT
@@ -73,6 +78,7 @@ W_LEX = 1.0
 W_ALIGN = 0.75
 W_RANK = 0.05
 W_TYPE = 0.2  # answer-type fit (names for 'which partners', dates for 'when')
+W_DEF = 0.3  # says what "What is X?" asks about; SQuAD unchanged from 0.2 to 0.6 (--sets innaxe-open)
 CONTEXT_WEIGHT = 0.25  # a key term a follow-up's rewrite brought in, against one the user typed
 
 # Decline model: confidence = sigmoid(BIAS + sum(WEIGHTS[f] * feature f)). Two features that
@@ -155,7 +161,8 @@ def key_terms(question: str, asked: str | None = None) -> list[Term]:
     for i, match in enumerate(WORD_RE.finditer(question)):
         word = match.group(0)
         low = fold(word).strip("'")
-        if low in STOPWORDS or low in WH_WORDS or len(low) < 2 and not low.isdigit():
+        asks = low in DOCUMENT_VERBS or first_content and low in REQUEST_WORDS  # "List ...", "... cover?"
+        if asks or low in STOPWORDS or low in WH_WORDS or len(low) < 2 and not low.isdigit():
             prev = low
             continue
         if low in FRAME_NOUNS or (prev in ("what", "which") and not word[:1].isupper()):
@@ -236,6 +243,7 @@ class Candidate:
     align: float  # weighted mean alignment of the key terms (contextual word vectors), 0..1
     score: float
     type_fit: float = 0.0  # how much of the asked-for kind (names, dates, numbers) it holds
+    defines: float = 0.0  # 1 when it says what "What is X?" asks about ("X, a ... project")
 
 
 @dataclass
@@ -317,7 +325,7 @@ def score_sentences(
     topic = [t for t in terms if len(passages) > 1 and all(_term_in(t, stem_set(p.text)) for p in passages)]
     aligned = _alignments([t for t in terms if t not in topic] or terms, states, flat)
     stems = [[stem_set(s) for s in sents] for sents in sentences]
-    kind, q_stems = expected_type(question), stem_set(question)
+    kind, q_stems, subject = expected_type(question), stem_set(question), defined(question)
     cands: list[Candidate] = []
     k = 0
     for pi, sents in enumerate(sentences):
@@ -329,7 +337,8 @@ def score_sentences(
             own = coverage(terms, stems[pi][si])
             cov = 0.5 * own + 0.5 * coverage(terms, window)
             fit = type_fit(text, kind, q_stems | spelled_out(text, question))
-            cand = Candidate(pi, si, text, float(cos[k]), cov, own, aligned[k], 0.0, fit)
+            said = float(bool(subject) and defines(text, subject))
+            cand = Candidate(pi, si, text, float(cos[k]), cov, own, aligned[k], 0.0, fit, said)
             cand.score = sentence_score(cand)
             cands.append(cand)
             k += 1
@@ -344,6 +353,7 @@ def sentence_score(c: Candidate) -> float:
         + W_ALIGN * c.align
         + W_RANK / (1 + c.passage_index)
         + W_TYPE * c.type_fit
+        + W_DEF * c.defines
     )
 
 
@@ -442,6 +452,53 @@ def _samewords(a: str, b: str) -> bool:
     return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= 0.8
 
 
+_INTRO_RE = re.compile(r"(?:[:–—]|\b(?:including|following|as follows))\s*$", re.IGNORECASE)
+_ITEM_RE = re.compile(r"\s*(?:[-*•]|\d{1,2}[.)])\s")
+FOLLOWING_WORDS = 150  # at most this many words of what an introduction introduces
+
+
+def says_more(sentence: str, question: str) -> bool:
+    """The sentence has a content word the question has not: not a heading or list item made of
+    the question's own words ("The INNAXE consortium" for "What is INNAXE?"), which answers
+    nothing."""
+    own = stem_set(question)
+    return any(stem(w) not in own for w in words(sentence) if fold(w) not in STOPWORDS)
+
+
+def answer_candidates(cands: list[Candidate], sentences: list[list[str]], question: str) -> list[Candidate]:
+    """The sentences that could be an answer: they say more than the question, or introduce what
+    does, and are no heading (all of them when none is)."""
+    return [
+        c
+        for c in cands
+        if (says_more(c.text, question) or _INTRO_RE.search(c.text))
+        and not _heading(sentences[c.passage_index], c.sentence_index)
+    ] or cands
+
+
+def _heading(sents: list[str], si: int) -> bool:
+    """A title over what follows ("Security review 2025"): a few words without punctuation,
+    neither a record ("Partner: BIOCAT"), a table row nor a list item, with text after it."""
+    text = sents[si]
+    short = len(text.split()) <= 8 and not re.search(r"[.!?:;,)\"”’|]", text)
+    return short and si + 1 < len(sents) and not _ITEM_RE.match(text)
+
+
+def _introduced(sents: list[str], si: int) -> list[int]:
+    """What an introduction ("... three results in particular:", "Engagement of actors –
+    including") introduces: the list items after it, or the one sentence after it."""
+    if not _INTRO_RE.search(sents[si]):
+        return []
+    out: list[int] = []
+    length = 0
+    for j in range(si + 1, len(sents)):
+        length += len(sents[j].split())
+        if out and (not _ITEM_RE.match(sents[j]) or length > FOLLOWING_WORDS):
+            break
+        out.append(j)
+    return out
+
+
 def _pick_sentences(
     best: Candidate, cands: list[Candidate], sentences: list[list[str]], terms: list[Term]
 ) -> list[tuple[int, int]]:
@@ -490,25 +547,28 @@ def answer_from_passages(
     cands, sentences, terms = score_sentences(question, passages, embeddings, asked)
     if not cands:
         return ExtractiveResult(text=DECLINE_MESSAGE, declined=True, confidence=0.0)
-    best = max(cands, key=lambda c: c.score)
+    answering = answer_candidates(cands, sentences, question)
+    best = max(answering, key=lambda c: c.score)
     missing = missing_terms(terms, passages[best.passage_index])
     features = evidence_features(passages, best, terms, missing)
     confidence = decline_confidence(features)
     sure = THRESHOLD if threshold is None else threshold
-    doubt = failed_check(question, best.text, missing)
+    follows = _introduced(sentences[best.passage_index], best.sentence_index)
+    said = " ".join([best.text, *(sentences[best.passage_index][j] for j in follows)])
+    doubt = failed_check(question, said, missing)
     reason = doubt or ("" if confidence >= sure else weakest_check(missing))
     if confidence < min(UNSURE, sure) and (doubt or not names_held(terms, missing)):
         loosely = best.cos >= 0.3 or features["cov_passage"] >= 0.5
         text = f"{DECLINE_MESSAGE} {CLOSEST_MESSAGE}" if loosely else DECLINE_MESSAGE
         return ExtractiveResult(text, True, confidence, features=features, reason=reason)
-    if confidence < sure or doubt:  # unsure: the closest sentence alone, said to be the closest
-        n = _passage_n(passages[best.passage_index], best.passage_index)
-        unsure = ExtractiveResult(
-            "", False, confidence, {n: best.text}, features, [(best.text, n)], uncertain=True, reason=reason
-        )
-        unsure.text = "".join(result_deltas(unsure))
-        return unsure
-    picked = _pick_sentences(best, cands, sentences, terms)
+    unsure = confidence < sure or bool(doubt)  # the closest sentence alone, said to be the closest
+    if unsure or follows:  # the closest sentence alone; an introduction with what it introduces
+        picked = [(best.passage_index, best.sentence_index)]
+    else:
+        picked = _pick_sentences(best, answering, sentences, terms)
+    picked = list(
+        dict.fromkeys((pi, sj) for pi, si in picked for sj in (si, *_introduced(sentences[pi], si)))
+    )
     quotes: dict[int, str] = {}
     ordered: list[tuple[str, int]] = []
     for pi, si in picked:
@@ -516,9 +576,8 @@ def answer_from_passages(
         sentence = sentences[pi][si]
         ordered.append((sentence, n))
         quotes[n] = f"{quotes[n]} {sentence}" if n in quotes else sentence
-    result = ExtractiveResult(
-        "", False, confidence, quotes, features, ordered, lead=short_answer(question, best.text) or ""
-    )
+    lead = "" if unsure else short_answer(question, best.text) or ""
+    result = ExtractiveResult("", False, confidence, quotes, features, ordered, unsure, lead, reason)
     result.text = "".join(result_deltas(result))
     return result
 
@@ -533,7 +592,8 @@ def result_deltas(result: ExtractiveResult) -> Iterator[str]:
     elif result.lead:  # the short answer first, then the sentences that hold it
         yield f"**{result.lead}** — "
     for i, (sentence, n) in enumerate(result.sentences):
-        yield f"{'' if i == 0 else ' '}{sentence} [{n}]"
+        gap = "" if i == 0 else "\n" if _ITEM_RE.match(sentence) else " "  # a list stays a list
+        yield f"{gap}{sentence} [{n}]"
 
 
 # --- the answerer ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 from assistant.answer_types import expected_type
 from assistant.history import ELLIPTICAL
 from assistant.text import split_sentences
-from kb.terms import STOPWORDS, WH_WORDS, fold
+from kb.terms import REQUEST_WORDS, STOPWORDS, WH_WORDS, fold
 
 PRONOUNS = ("it", "they", "them", "there", "its", "their", "theirs", "he", "she", "him", "his", "her")
 
@@ -25,9 +25,8 @@ _PRONOUN_RE = re.compile(
     + r")\b",
     re.IGNORECASE,
 )
-_IMPERATIVES = frozenset(
-    "tell explain describe show give list summarise summarize please compare define find name "
-    "can could would should is are was were do does did has have had will".split()
+_IMPERATIVES = REQUEST_WORDS | frozenset(
+    "name can could would should is are was were do does did has have had will".split()
 )
 _CONNECTORS = frozenset({"of", "the", "de", "la", "le", "von", "van", "da", "del", "du", "and", "&"})
 _SOURCES_BLOCK = re.compile(

@@ -95,9 +95,9 @@ def collect(name: str, offtopic: list[str], emb: CachedEmbeddings) -> list[Item]
             passages = retriever.retrieve(question)
             features, doubt, named = None, False, False
             if passages:
-                cands, _, terms = ex.score_sentences(question, passages, emb)
+                cands, sentences, terms = ex.score_sentences(question, passages, emb)
                 if cands:
-                    best = max(cands, key=lambda c: c.score)
+                    best = max(ex.answer_candidates(cands, sentences, question), key=lambda c: c.score)
                     missing = ex.missing_terms(terms, passages[best.passage_index])
                     features = ex.evidence_features(passages, best, terms, missing)
                     doubt = bool(ex.failed_check(question, best.text, missing))

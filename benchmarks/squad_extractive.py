@@ -299,7 +299,7 @@ def best_candidate(item: Item) -> ex.Candidate | None:
     """The sentence the module would choose with its current weights."""
     if not item.cands:
         return None
-    return max(item.cands, key=ex.sentence_score)
+    return max(ex.answer_candidates(item.cands, item.sentences, item.q.text), key=ex.sentence_score)
 
 
 def feature_matrix(items: list[Item]) -> np.ndarray:

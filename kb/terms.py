@@ -28,6 +28,14 @@ STOPWORDS = frozenset(
 # Question words: they say what kind of answer is wanted, never what it is about.
 WH_WORDS = frozenset("who whom whose what which when where why how".split())
 
+# Words that ask rather than say what is asked about: a request opening a question ("List the
+# partners", "Tell me about ...") and verbs about what a document holds ("What do the guidelines
+# cover?"). The answering passage rarely repeats them.
+REQUEST_WORDS = frozenset(
+    "tell explain describe show give list summarise summarize please compare define find".split()
+)
+DOCUMENT_VERBS = frozenset("cover covers covered contain contains mention mentions discuss discusses".split())
+
 WORD_RE = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’\-]*|\d[\d,.]*(?:'?s|st|nd|rd|th)?")
 
 

@@ -34,6 +34,8 @@ def test_a_name_of_several_words_must_appear_whole():
 def test_a_lists_numbering_is_no_fact_and_filler_claims_nothing():
     assert support("The Joint Programme is based on 2 topics [1].").missing == ["2"]
     assert support("The Joint Programme is based on nine topics [1].").supported
+    # the list item quoted with its own numbering (an offline answer quoting a list) is held
+    assert support("2) Reflections on sustainable results: a Joint Programme [1]").supported
     filler = check_claims(".. [1]. The consortium has six partners [1].", [ARTICLE])
     assert [s.claim for s in filler] == [False, True] and verdict_of(filler) == "supported"
     assert verdict_of(check_claims(".. [1]. It has 12 partners [1].", [ARTICLE])) == "unverified"

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from assistant.answer_types import expected_type
+from assistant.answer_types import defined, defines, expected_type
 from assistant.extractive import (
     CLOSEST_MESSAGE,
     DECLINE_MESSAGE,
@@ -135,6 +135,58 @@ def test_weak_evidence_about_a_name_the_passage_holds_is_unsure_not_declined(emb
     assert answer_from_passages("When did Karen Lindegaard join the cluster?", [p], embeddings).declined
 
 
+REVIEW = passage(
+    1,
+    "Security review 2025\n\nThe review found three problems:\n- backups were never restored in a test,\n"
+    "- two servers ran unsupported software,\n- the on-call rota had gaps at weekends.\n\n"
+    "The next review is planned for May.",
+)
+HERON = passage(
+    2,
+    "Project Heron\n\nProject Heron is funded by the regional council. Project Heron, a three-year "
+    "programme to replace the billing system, started in March.",
+)
+
+
+def test_an_introduction_comes_with_the_list_it_introduces(embeddings):
+    r = answer_from_passages("What problems did the security review find?", [REVIEW], embeddings)
+    assert not r.declined
+    items = ["backups were never restored", "unsupported software", "on-call rota"]
+    assert all(item in r.text for item in items), r.text
+    assert "next review" not in r.text  # the list ends where its items end
+    for item in items:  # each item on a line of its own, cited: a list in the chat's Markdown
+        assert re.search(rf"\n- [^\n]*{item}[^\n]* \[1\]", r.text), r.text
+    assert not r.text.startswith("Security review 2025")  # a heading says nothing
+
+
+def test_a_heading_that_only_repeats_the_question_is_not_the_answer(embeddings):
+    r = answer_from_passages("What is Project Heron?", [HERON], embeddings)
+    assert not r.declined
+    assert not re.match(r"(\*\*[^*]+\*\* — )?Project Heron \[2\]", r.text), r.text
+
+
+def test_what_is_x_is_answered_by_the_sentence_that_says_what_x_is(embeddings):
+    r = answer_from_passages("What is Project Heron?", [HERON], embeddings)
+    assert "three-year programme to replace the billing system" in r.text, r.text
+    assert not r.uncertain  # "What is Project ..." asks what it is, not for the name of a project
+    assert "regional council" not in r.text
+    assert defined("What is Project Heron?") == "Project Heron"
+    assert defined("Who was Rollo?") == "Rollo"
+    for other in ("What is in the executive summary?", "What is the project about?", "What was it called?"):
+        assert defined(other) is None, other
+    assert defines("Karen Lindegaard, international programme manager at DLSC", "Karen Lindegaard")
+    assert not defines("Project Heron is funded by the regional council.", "Project Heron")
+    assert not defines("BIOCAT, Medicen Paris Region and BioRN", "BIOCAT")
+
+
+def test_requests_and_verbs_about_documents_are_not_key_terms():
+    assert [t.text for t in key_terms("List the partners.")] == ["partners"]
+    assert [t.text for t in key_terms("Please describe the rollout plan")] == ["rollout", "plan"]
+    assert [t.text for t in key_terms("What do the guidelines cover?")] == ["guidelines"]
+    # the same words as the topic of a question still count
+    assert "list" in [t.text for t in key_terms("Who keeps the waiting list?")]
+
+
 def unrelated(p: Passage, cosine: float = 0.1) -> Passage:
     """The passage as the retriever scores it for an unrelated question (cosine ~0.1)."""
     return p.model_copy(update={"score": cosine, "dense_score": cosine})
@@ -221,6 +273,8 @@ def test_key_terms_and_answer_types():
     assert expected_type("Who approves expenses?") == "name"
     assert expected_type("Where is the office?") == "place"
     assert expected_type("What is the policy?") is None
+    assert expected_type("What is Project Heron?") is None
+    assert expected_type("Which EU project runs it?") == "name"
     # "which EU programme": the noun after the name is the kind of answer asked for, not a topic
     assert [t.text for t in key_terms("Under which EU programme does INNAXE run?")] == ["EU", "INNAXE", "run"]
     assert expected_type("Under which EU programme does INNAXE run?") == "name"
