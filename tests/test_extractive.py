@@ -187,6 +187,22 @@ def test_requests_and_verbs_about_documents_are_not_key_terms():
     assert "list" in [t.text for t in key_terms("Who keeps the waiting list?")]
 
 
+def test_weak_evidence_that_holds_every_word_of_the_question_is_unsure_not_declined(embeddings):
+    # a long scanned page on several things scores low as a whole for a question on one of them
+    p = unrelated(
+        passage(
+            1,
+            "Guidelines and executive summary. The consortium analysed which actions create value. "
+            "The results are compiled in the guidelines. The analysis can be downloaded for free. "
+            "Executive summary: nine activities for long-term collaboration.",
+        ),
+        0.2,
+    )
+    r = answer_from_passages("Can I download the analysis?", [p], embeddings)
+    assert unsure(r) and "can be downloaded for free" in r.text
+    assert answer_from_passages("Can I download the budget?", [p], embeddings).declined
+
+
 def unrelated(p: Passage, cosine: float = 0.1) -> Passage:
     """The passage as the retriever scores it for an unrelated question (cosine ~0.1)."""
     return p.model_copy(update={"score": cosine, "dense_score": cosine})
