@@ -105,10 +105,15 @@ class MarkerFilter:
 
 
 def supporting_quote(passage: Passage, claims: list[str]) -> str:
-    """The passage sentence sharing the most terms with the answer sentences that cite it."""
+    """The passage sentence sharing the most terms with the answer sentences that cite it; or the
+    run of its sentences the answer quotes word for word (a list with its introduction)."""
+    sents = split_sentences(passage.text)
+    quoted = [i for i, s in enumerate(sents) if any(c == s or c.endswith(f" {s}") for c in claims)]
+    if len(quoted) > 1 and quoted == list(range(quoted[0], quoted[-1] + 1)):
+        return " ".join(sents[i] for i in quoted)
     wanted = set(terms(" ".join(claims)))
     best, best_overlap = "", 0.0
-    for sent in split_sentences(passage.text):
+    for sent in sents:
         have = set(terms(sent))
         overlap = len(wanted & have) / (len(have) ** 0.5 or 1.0)
         if overlap > best_overlap:

@@ -483,21 +483,26 @@ def answer_candidates(cands: list[Candidate], sentences: list[list[str]], questi
 def _heading(sents: list[str], si: int) -> bool:
     """A title over what follows ("Security review 2025"): a few words without punctuation,
     neither a record ("Partner: BIOCAT"), a table row nor a list item, with text after it."""
-    text = sents[si]
-    short = len(text.split()) <= 8 and not re.search(r"[.!?:;,)\"”’|]", text)
-    return short and si + 1 < len(sents) and not _ITEM_RE.match(text)
+    return _short(sents[si]) and si + 1 < len(sents) and not _ITEM_RE.match(sents[si])
+
+
+def _short(text: str) -> bool:
+    """A few words without punctuation: a title or a line of a list."""
+    return len(text.split()) <= 8 and not re.search(r"[.!?:;,)\"”’|]", text)
 
 
 def _introduced(sents: list[str], si: int) -> list[int]:
     """What an introduction ("... three results in particular:", "Engagement of actors –
-    including") introduces: the list items after it, or the one sentence after it."""
+    including", "Six partners:") introduces: the list items after it ("- 31 meetings", a short
+    line of a slide's list), or the one sentence after it."""
     if not _INTRO_RE.search(sents[si]):
         return []
     out: list[int] = []
     length = 0
     for j in range(si + 1, len(sents)):
         length += len(sents[j].split())
-        if out and (not _ITEM_RE.match(sents[j]) or length > FOLLOWING_WORDS):
+        item = _ITEM_RE.match(sents[j]) or _heading(sents, j) or j == len(sents) - 1 and _short(sents[j])
+        if out and (not item or length > FOLLOWING_WORDS):
             break
         out.append(j)
     return out
@@ -596,7 +601,9 @@ def result_deltas(result: ExtractiveResult) -> Iterator[str]:
     elif result.lead:  # the short answer first, then the sentences that hold it
         yield f"**{result.lead}** — "
     for i, (sentence, n) in enumerate(result.sentences):
-        gap = "" if i == 0 else "\n" if _ITEM_RE.match(sentence) else " "  # a list stays a list
+        gap = (
+            "" if i == 0 else "\n" if _ITEM_RE.match(sentence) or _short(sentence) else " "
+        )  # a list stays one
         yield f"{gap}{sentence} [{n}]"
 
 

@@ -21,13 +21,14 @@ def _open_quote(text: str) -> bool:
 
 
 def _split_headings(piece: str) -> list[str]:
-    """A short line without closing punctuation followed by a capitalised line is a heading or
-    a list item, not the first half of a sentence ("Results\nThe consortium met ..."), unless it
-    leaves a quote open ("compiled in the 'Guidelines for Ecosystem\nMonitoring ...'")."""
+    """A short line without closing punctuation (or ending with a colon) followed by a
+    capitalised line is a heading, a list item or what introduces a list, not the first half of a
+    sentence ("Results\nThe consortium met ...", "Six partners:\nBIOCAT"), unless it leaves a
+    quote open ("compiled in the 'Guidelines for Ecosystem\nMonitoring ...'")."""
     out = [""]
     for line in piece.split("\n"):
         prev = out[-1].rstrip()
-        heading = prev and 0 < len(prev) <= 110 and prev[-1] not in ".!?:;,"
+        heading = prev and 0 < len(prev) <= 110 and prev[-1] not in ".!?;,"  # "Partners:" introduces
         if heading and line.lstrip()[:1].isupper() and not _open_quote(prev):
             out.append(line)
         else:

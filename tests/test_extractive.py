@@ -157,6 +157,13 @@ def test_an_introduction_comes_with_the_list_it_introduces(embeddings):
     for item in items:  # each item on a line of its own, cited: a list in the chat's Markdown
         assert re.search(rf"\n- [^\n]*{item}[^\n]* \[1\]", r.text), r.text
     assert not r.text.startswith("Security review 2025")  # a heading says nothing
+    # a slide's list has no markers: its short lines after "...:" are the items
+    slide = passage(
+        2, "The review board\n\nBoard members:\nAnna Berg\nJonas Holm\nEva Lind\n\nNotes: it meets monthly."
+    )
+    r = answer_from_passages("List the board members.", [slide], embeddings)
+    assert r.text.startswith("Board members: [2]\nAnna Berg [2]\nJonas Holm [2]\nEva Lind [2]"), r.text
+    assert "monthly" not in r.text
 
 
 def test_a_heading_that_only_repeats_the_question_is_not_the_answer(embeddings):
@@ -269,13 +276,16 @@ def test_sentences_keep_abbreviations_together():
 def test_headings_split_but_a_wrapped_quoted_title_does_not():
     text = (
         "Results\nThe consortium met.\n\nThe results are compiled in the 'Guidelines for Ecosystem\n"
-        "Monitoring and Impact Evaluation Results'. The analysis is free."
+        "Monitoring and Impact Evaluation Results'. The analysis is free.\n\nPartners:\nBIOCAT\nBioRN"
     )
     assert split_sentences(text) == [
         "Results",
         "The consortium met.",
         "The results are compiled in the 'Guidelines for Ecosystem Monitoring and Impact Evaluation Results'.",
         "The analysis is free.",
+        "Partners:",  # what introduces a list stands apart from it
+        "BIOCAT",
+        "BioRN",
     ]
 
 

@@ -50,7 +50,7 @@ def test_open_questions_on_the_shipped_corpus(settings):
     report = run_evaluation(
         REPO / "evals" / "innaxe-open.yaml", settings.model_copy(update={"answer_mode": "extractive"})
     )
-    assert report.summary["must_include"] >= 0.75  # 0.786 (0.214 before)
+    assert report.summary["must_include"] >= 0.8  # 0.857 (0.214 before)
     answered = [r for r in report.results if not r.declined]
     assert answered and all(r.citations for r in answered)
     assert report.summary["groundedness"] == 1.0 and report.counts["verdict_partly_supported"] == 0

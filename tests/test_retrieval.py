@@ -96,6 +96,12 @@ def test_citations_carry_the_supporting_sentence():
     citations = build_citations("The budget is 2 million euros [1].", [passage])
     assert [c.n for c in citations] == [1]
     assert citations[0].quote == "Its budget is 2 million euros."
+    # an answer that quotes a run of sentences (a list with its introduction) has the run as its quote
+    listed = Passage(
+        n=2, id="y", source="s.pptx", text="Beta\n\nPartners:\nAlpha Labs\nGamma Ltd\n\nNotes: none."
+    )
+    (citation,) = build_citations("Partners: [2]\nAlpha Labs [2]\nGamma Ltd [2]", [listed])
+    assert citation.quote == "Partners: Alpha Labs Gamma Ltd"
 
 
 def test_cli_prints_answer_and_sources(assistant, settings):
