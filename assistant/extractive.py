@@ -501,8 +501,7 @@ def _introduced(sents: list[str], si: int) -> list[int]:
     length = 0
     for j in range(si + 1, len(sents)):
         length += len(sents[j].split())
-        item = _ITEM_RE.match(sents[j]) or _heading(sents, j) or j == len(sents) - 1 and _short(sents[j])
-        if out and (not item or length > FOLLOWING_WORDS):
+        if out and (not (_ITEM_RE.match(sents[j]) or _short(sents[j])) or length > FOLLOWING_WORDS):
             break
         out.append(j)
     return out
