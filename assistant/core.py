@@ -163,7 +163,8 @@ class Assistant:
         # a model's claims are also weighed by meaning (the bundled MiniLM); quotes hold by construction
         quoted = self.answerer.mode == "extractive"
         meaning = None if quoted else bundled(self.kb.embeddings, self.settings.embedding_batch_size)
-        support = check_claims(text, passages, standalone, meaning)
+        # a quoted line ("BIOCAT [4]" under "Six partners:") is held as written, not as a bare answer
+        support = check_claims(text, passages, "" if quoted else standalone, meaning)
         verdict = verdict_of(support)
         if verdict is None:  # claims nothing at all (a small model's ".. [1]."): no answer
             yield finish(text, declined=True, decline_reason="not_in_documents", passages=passages)

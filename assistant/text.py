@@ -8,7 +8,10 @@ import re
 _ABBREV = re.compile(
     r"(?:\b(?:[A-Z]|Mr|Mrs|Ms|Dr|Prof|St|Mt|Jr|Sr|vs|etc|e\.g|i\.e|cf|No|Fig|approx|c|ca|Inc|Ltd|Co)\.)$"
 )
-_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[“‘]?[A-Z0-9À-Ö])|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
+# A sentence ends after its closing quote or bracket and its citation markers ("... Union. [2]").
+_SPLIT = re.compile(
+    r"(?<=[.!?])(?:[\"')\]]|\s?\[\d+(?:,\s*\d+)*\])*\s+(?!\[\d+(?:,\s*\d+)*\])(?=[\"'(\[“‘]?[A-Z0-9À-Ö])|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)"
+)
 
 
 _OPENING = re.compile(r"(?:^|\s)['‘“\"(]")

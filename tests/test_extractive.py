@@ -273,6 +273,15 @@ def test_sentences_keep_abbreviations_together():
     ]
 
 
+def test_a_citation_marker_stays_with_the_sentence_it_follows():
+    assert split_sentences("Sicily was founded. [1] In 1066 William conquered England. [2]") == [
+        "Sicily was founded. [1]",
+        "In 1066 William conquered England. [2]",
+    ]
+    assert split_sentences("It was co-financed. [2]") == ["It was co-financed. [2]"]
+    assert split_sentences("It was founded.[3] The city grew.") == ["It was founded.[3]", "The city grew."]
+
+
 def test_headings_split_but_a_wrapped_quoted_title_does_not():
     text = (
         "Results\nThe consortium met.\n\nThe results are compiled in the 'Guidelines for Ecosystem\n"

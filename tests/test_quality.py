@@ -53,7 +53,9 @@ def test_open_questions_on_the_shipped_corpus(settings):
     assert report.summary["must_include"] >= 0.8  # 0.857 (0.214 before)
     answered = [r for r in report.results if not r.declined]
     assert answered and all(r.citations for r in answered)
-    assert report.summary["groundedness"] == 1.0 and report.counts["verdict_partly_supported"] == 0
+    assert report.summary["groundedness"] == 1.0
+    # quoted lines are held as written: a list's "BIOCAT [4]" is no bare answer to "List the partners."
+    assert report.counts["verdict_partly_supported"] == report.counts["verdict_unverified"] == 0
 
 
 def test_squad_subset_end_to_end(settings):
