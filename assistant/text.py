@@ -8,9 +8,12 @@ import re
 _ABBREV = re.compile(
     r"(?:\b(?:[A-Z]|Mr|Mrs|Ms|Dr|Prof|St|Mt|Jr|Sr|vs|etc|e\.g|i\.e|cf|No|Fig|approx|c|ca|Inc|Ltd|Co)\.)$"
 )
-# A sentence ends after its closing quote or bracket and its citation markers ("... Union. [2]").
+# A sentence ends after its closing quote or bracket and its citation markers ("... Union. [2]",
+# a footnote's "banned.[4]The second ..."), before the next sentence's capital.
+_MARKER = r"\[\d+(?:,\s*\d+)*\]"
 _SPLIT = re.compile(
-    r"(?<=[.!?])(?:[\"')\]]|\s?\[\d+(?:,\s*\d+)*\])*\s+(?!\[\d+(?:,\s*\d+)*\])(?=[\"'(\[“‘]?[A-Z0-9À-Ö])|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)"
+    rf"(?<=[.!?])(?:[\"')\]]*(?:\s?{_MARKER})+\s*|[\"')\]]*\s+)(?!{_MARKER})(?=[\"'(\[“‘]?[A-Z0-9À-Ö])"
+    r"|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)"
 )
 
 

@@ -280,6 +280,11 @@ def test_a_citation_marker_stays_with_the_sentence_it_follows():
     ]
     assert split_sentences("It was co-financed. [2]") == ["It was co-financed. [2]"]
     assert split_sentences("It was founded.[3] The city grew.") == ["It was founded.[3]", "The city grew."]
+    # an essay's footnote mark closes its sentence, even with no space before the next one
+    assert split_sentences("It was banned. [4]The second reason.") == [
+        "It was banned. [4]",
+        "The second reason.",
+    ]
 
 
 def test_headings_split_but_a_wrapped_quoted_title_does_not():
