@@ -13,10 +13,10 @@ import re
 from collections.abc import Sequence
 
 from assistant.models import Citation, Passage
-from assistant.text import split_sentences
+from assistant.text import MARKER, split_sentences
 from kb.terms import terms
 
-_MARKER = re.compile(r"\s?\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_MARKER = re.compile(rf"\s?{MARKER}")
 _PARTIAL = re.compile(r"\s?\[[\d,\s]*$")  # an unfinished marker at the end of a delta
 
 

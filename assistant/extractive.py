@@ -461,21 +461,21 @@ _ITEM_RE = re.compile(r"\s*(?:[-*•]|\d{1,2}[.)])\s")
 FOLLOWING_WORDS = 150  # at most this many words of what an introduction introduces
 
 
-def says_more(sentence: str, question: str) -> bool:
+def _says_more(sentence: str, question_stems: set[str]) -> bool:
     """The sentence has a content word the question has not: not a heading or list item made of
     the question's own words ("The INNAXE consortium" for "What is INNAXE?"), which answers
     nothing."""
-    own = stem_set(question)
-    return any(stem(w) not in own for w in words(sentence) if fold(w) not in STOPWORDS)
+    return any(stem(w) not in question_stems for w in words(sentence) if fold(w) not in STOPWORDS)
 
 
 def answer_candidates(cands: list[Candidate], sentences: list[list[str]], question: str) -> list[Candidate]:
     """The sentences that could be an answer: they say more than the question, or introduce what
     does, and are no heading (all of them when none is)."""
+    own = stem_set(question)
     return [
         c
         for c in cands
-        if (says_more(c.text, question) or _INTRO_RE.search(c.text))
+        if (_says_more(c.text, own) or _INTRO_RE.search(c.text))
         and not _heading(sentences[c.passage_index], c.sentence_index)
     ] or cands
 
@@ -600,9 +600,8 @@ def result_deltas(result: ExtractiveResult) -> Iterator[str]:
     elif result.lead:  # the short answer first, then the sentences that hold it
         yield f"**{result.lead}** — "
     for i, (sentence, n) in enumerate(result.sentences):
-        gap = (
-            "" if i == 0 else "\n" if _ITEM_RE.match(sentence) or _short(sentence) else " "
-        )  # a list stays one
+        listed = _ITEM_RE.match(sentence) or _short(sentence)  # a list's items stay one per line
+        gap = "" if i == 0 else "\n" if listed else " "
         yield f"{gap}{sentence} [{n}]"
 
 

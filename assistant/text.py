@@ -10,9 +10,9 @@ _ABBREV = re.compile(
 )
 # A sentence ends after its closing quote or bracket and its citation markers ("... Union. [2]",
 # a footnote's "banned.[4]The second ..."), before the next sentence's capital.
-_MARKER = r"\[\d+(?:,\s*\d+)*\]"
+MARKER = r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]"  # "[2]", "[1, 3]": also ``assistant.citations``
 _SPLIT = re.compile(
-    rf"(?<=[.!?])(?:[\"')\]]*(?:\s?{_MARKER})+\s*|[\"')\]]*\s+)(?!{_MARKER})(?=[\"'(\[“‘]?[A-Z0-9À-Ö])"
+    rf"(?<=[.!?])(?:[\"')\]]*(?:\s?{MARKER})+\s*|[\"')\]]*\s+)(?!{MARKER})(?=[\"'(\[“‘]?[A-Z0-9À-Ö])"
     r"|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)"
 )
 
